@@ -1,0 +1,33 @@
+"""One typed Settings object, read from FHIR_ADAPTER_* variables or a .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "default_database_url"]
+
+
+def default_database_url() -> str:
+    """A SQLite file in the working directory."""
+    return f"sqlite:///{Path.cwd() / 'fhir-adapter.db'}"
+
+
+class Settings(BaseSettings):
+    """Everything configurable, built once at the edge (cli, api) and passed down."""
+
+    model_config = SettingsConfigDict(env_prefix="FHIR_ADAPTER_", env_file=".env", extra="ignore")
+
+    database_url: str = ""
+    tokens_file: Path = Path("fhir-adapter-tokens.json")
+    push_url: str | None = None
+    push_token: str | None = None
+    max_body_bytes: int = 50 * 1024 * 1024
+    max_json_depth: int = 64
+    study_file: Path | None = None
+    mappings_dir: Path | None = None
+    sender: str = "cli"
+
+    def db_url(self) -> str:
+        return self.database_url or default_database_url()
