@@ -55,11 +55,14 @@ class Where:
     file: str | None = None
     entry: int | None = None
     element: str | None = None
+    line: int | None = None
 
     def describe(self) -> str:
         parts = []
         if self.file:
             parts.append(self.file)
+        if self.line is not None:
+            parts.append(f"line {self.line}")
         if self.entry is not None:
             parts.append(f"entry {self.entry}")
         if self.element:

@@ -114,6 +114,7 @@ class VisitResult:
     egfr_method: str | None = None
     interpretation: str | None = None  # v3-ObservationInterpretation D / U, or None
     sources: tuple[str, ...] = ()
+    baseline_comparator: str | None = None  # the baseline's comparator when it is censored
 
     @property
     def key(self) -> str:
@@ -156,3 +157,5 @@ class StudySummary:
     population: dict[str, int] = field(default_factory=dict)
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     medians: dict[str, Decimal | None] = field(default_factory=dict)
+    #: visit-level endpoint code -> participants with at least one visit-level result
+    participants_with_value: dict[str, int] = field(default_factory=dict)

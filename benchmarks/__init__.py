@@ -1,0 +1,1 @@
+"""Benchmarks of fhir-adapter (run as modules: ``python -m benchmarks.validation``)."""

@@ -1,0 +1,98 @@
+"""The app factory: one FastAPI app over one Pipeline, with its routers and its error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, Protocol
+
+from fastapi import FastAPI
+
+from fhir_adapter import __version__
+from fhir_adapter.api.errors import install_error_handlers
+from fhir_adapter.settings import Settings
+from fhir_adapter.store.tokens import TokenFile
+
+__all__ = ["PipelinePort", "create_app"]
+
+
+class PipelinePort(Protocol):
+    """What the api needs of the pipeline (fhir_adapter.pipeline.Pipeline provides it)."""
+
+    def process_bundle(
+        self, bundle: dict[str, Any], *, sender: str, source: str, prefer: str = ...
+    ) -> Any: ...
+
+    def process_resource(
+        self,
+        resource: dict[str, Any],
+        *,
+        sender: str,
+        method: str,
+        id: str | None = ...,
+        conditional: str | None = ...,
+        prefer: str = ...,
+    ) -> Any: ...
+
+    def validate(
+        self,
+        document: dict[str, Any],
+        *,
+        resource_type: str | None = ...,
+        profile: str | None = ...,
+    ) -> dict[str, Any]: ...
+
+    def result_bundle(self, *, since: datetime | None = ...) -> dict[str, Any]: ...
+
+    def read_result(self, resource_type: str, id: str) -> dict[str, Any]: ...
+
+    def search_results(
+        self, resource_type: str, params: Mapping[str, list[str]]
+    ) -> list[dict[str, Any]]: ...
+
+    def study_id(self) -> str: ...
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Deliver results in the background while serving, when a push URL is configured."""
+    settings: Settings = app.state.settings
+    pipeline = app.state.pipeline
+    worker = None
+    if settings.push_url and hasattr(pipeline, "outbox") and hasattr(pipeline, "push_bundle"):
+        from fhir_adapter.outbound import start_push_worker
+
+        worker = start_push_worker(pipeline.outbox, pipeline.push_bundle, settings)
+    app.state.push_worker = worker
+    try:
+        yield
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+def create_app(settings: Settings, pipeline: PipelinePort | None = None) -> FastAPI:
+    """The REST endpoint over ``pipeline`` (built from ``settings`` when not given)."""
+    from fhir_adapter.api import metadata, read, validate, write
+
+    if pipeline is None:
+        from fhir_adapter.pipeline import Pipeline
+
+        pipeline = Pipeline.from_settings(settings)
+    app = FastAPI(
+        title="fhir-adapter",
+        version=__version__,
+        description="FHIR R4 REST endpoint of fhir-adapter: hospitals push, research servers pull.",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings
+    app.state.pipeline = pipeline
+    app.state.tokens = TokenFile(settings.tokens_file)
+    app.state.push_worker = None
+    install_error_handlers(app)
+    for module in (metadata, validate, read, write):
+        app.include_router(module.router)
+    return app

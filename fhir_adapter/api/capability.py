@@ -1,0 +1,135 @@
+"""The CapabilityStatement: what the server really does, from the tables the routes use."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fhir_adapter import __version__
+
+__all__ = [
+    "RESULT_SEARCH_PARAMS",
+    "RESULT_TYPES",
+    "WRITE_TYPES",
+    "capability_statement",
+]
+
+#: Hospital resource types accepted by create and update (INTERFACES.md).
+WRITE_TYPES = ("Patient", "Observation", "MedicationAdministration", "Specimen", "ResearchSubject")
+#: Result resource types readable and searchable (pseudonymised; RESULTS.md).
+RESULT_TYPES = ("ResearchStudy", "Patient", "ResearchSubject", "Observation", "MeasureReport")
+#: Search parameters over results: name -> (FHIR search type, documentation).
+RESULT_SEARCH_PARAMS = {
+    "identifier": ("token", "system|value, |value or value"),
+    "subject": ("reference", "the pseudonymous Patient (Patient/id or id)"),
+    "code": ("token", "system|code or code"),
+    "_lastUpdated": ("date", "with the prefixes gt, ge, lt, le, eq"),
+}
+_SUBJECT_TYPES = frozenset({"Observation", "MeasureReport"})
+_CODE_TYPES = frozenset({"Observation"})
+
+_BASE = "https://fhir-adapter.org/fhir"
+_IDENTITY_NOTE = (
+    "A create (POST) of a resource that is already stored under the same identity (the same "
+    "identifier, else the same sender and id, else the same urn:uuid fullUrl) is taken as an "
+    "update and answered 200, not 201: a retry never doubles a value."
+)
+_BUNDLE_NOTE = (
+    "POST [base] takes a transaction or batch Bundle; POST [base]/Bundle takes a collection "
+    "Bundle whose entries are each a create-or-update, answered with a batch-response. "
+    "Bundles themselves are not stored."
+)
+_READ_NOTE = (
+    "Reads and searches see only the pseudonymised endpoint results, never the hospital's data."
+)
+
+
+def _search_params(resource_type: str) -> list[dict[str, Any]]:
+    out = []
+    for name, (kind, text) in RESULT_SEARCH_PARAMS.items():
+        if name == "subject" and resource_type not in _SUBJECT_TYPES:
+            continue
+        if name == "code" and resource_type not in _CODE_TYPES:
+            continue
+        out.append({"name": name, "type": kind, "documentation": text})
+    return out
+
+
+def _resource(resource_type: str) -> dict[str, Any]:
+    interactions: list[str] = []
+    docs: list[str] = []
+    entry: dict[str, Any] = {"type": resource_type}
+    if resource_type in WRITE_TYPES:
+        interactions += ["create", "update"]
+        docs.append(_IDENTITY_NOTE)
+        entry.update(
+            versioning="versioned",
+            updateCreate=True,
+            conditionalCreate=True,
+            conditionalUpdate=True,
+        )
+    if resource_type in RESULT_TYPES:
+        interactions += ["read", "search-type"]
+        docs.append(_READ_NOTE)
+        entry["searchParam"] = _search_params(resource_type)
+    entry["interaction"] = [{"code": code} for code in interactions]
+    entry["operation"] = [_VALIDATE]
+    if resource_type == "ResearchStudy":
+        entry["operation"] = [_VALIDATE, _ENDPOINT_RESULTS]
+    if resource_type == "Bundle":
+        docs.append(_BUNDLE_NOTE)
+    entry["documentation"] = " ".join(docs)
+    return dict(sorted(entry.items(), key=lambda kv: kv[0] != "type"))
+
+
+_VALIDATE = {
+    "name": "validate",
+    "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+    "documentation": "Validates against base R4 and the project's profiles; nothing is stored.",
+}
+_ENDPOINT_RESULTS = {
+    "name": "endpoint-results",
+    "definition": f"{_BASE}/OperationDefinition/endpoint-results",
+    "documentation": "The result Bundle (collection) of the study; _since=instant for increments.",
+}
+
+
+def capability_statement(base_url: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """The CapabilityStatement of this server, answering at ``base_url``."""
+    types = sorted({*WRITE_TYPES, *RESULT_TYPES, "Bundle"})
+    resources = [_resource(t) for t in types]
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "publisher": "fhir-adapter",
+        "kind": "instance",
+        "software": {"name": "fhir-adapter", "version": __version__},
+        "implementation": {"description": "fhir-adapter REST endpoint", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["json", "application/fhir+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": (
+                    "Hospitals push transaction, batch or collection Bundles and single resources; "
+                    "research servers read the pseudonymised results. " + _IDENTITY_NOTE
+                ),
+                "security": _security(),
+                "resource": resources,
+                "interaction": [{"code": "transaction"}, {"code": "batch"}],
+            }
+        ],
+    }
+
+
+def _security() -> dict[str, Any]:
+    return {
+        "cors": False,
+        "description": (
+            "Every call but /metadata needs 'Authorization: Bearer <token>'. Tokens are issued "
+            "with `fhir-adapter token create` and carry SMART v2 scopes: system/*.cu (EHR: "
+            "create, update, $validate) or system/*.rs (research server: read and search the "
+            "pseudonymised results). A token's name is the sender of what it writes."
+        ),
+    }

@@ -1,0 +1,99 @@
+"""Reads for research servers: results one by one, searches, and $endpoint-results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fhir_adapter.api.capability import RESULT_TYPES
+from fhir_adapter.api.deps import in_thread, pipeline_of, unknown_type
+from fhir_adapter.api.responses import FhirResponse, base_url, http_date
+from fhir_adapter.api.security import authenticate, require
+from fhir_adapter.errors import Issue, NotFound, UnusableInput
+
+__all__ = ["parse_instant", "router"]
+
+router = APIRouter(tags=["read"])
+
+#: Result parameters that only shape the answer; the search itself never sees them.
+_PRESENTATION = frozenset({"_count", "_format", "_pretty", "_summary", "_elements", "_total"})
+
+
+def parse_instant(name: str, text: str) -> datetime:
+    """A FHIR instant (with a time zone) from a query parameter; 400 naming it otherwise."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        message = f"{name}={text!r} is not an instant such as 2025-01-31T12:00:00Z"
+        raise UnusableInput(message, issues=[Issue("error", "value", name, message)])
+    return value
+
+
+def _headers(resource: dict[str, Any]) -> dict[str, str]:
+    given = resource.get("meta")
+    meta: dict[str, Any] = given if isinstance(given, dict) else {}
+    headers = {}
+    if meta.get("versionId"):
+        headers["ETag"] = f'W/"{meta["versionId"]}"'
+    if meta.get("lastUpdated"):
+        headers["Last-Modified"] = http_date(str(meta["lastUpdated"]))
+    return headers
+
+
+@router.get("/fhir/ResearchStudy/{id}/$endpoint-results", summary="the result Bundle")
+async def endpoint_results(request: Request, id: str) -> Response:
+    require(authenticate(request), [("ResearchStudy", "r")])
+    since_text = request.query_params.get("_since")
+    since = parse_instant("_since", since_text) if since_text else None
+    pipeline = pipeline_of(request)
+    if id != await in_thread(pipeline.study_id):
+        raise NotFound(f"ResearchStudy/{id} is not the study of this server")
+    bundle = await in_thread(pipeline.result_bundle, since=since)
+    return FhirResponse(bundle)
+
+
+@router.get("/fhir/{resource_type}/{id}", summary="read one result (pseudonymised)")
+async def read_result(request: Request, resource_type: str, id: str) -> Response:
+    if resource_type not in RESULT_TYPES:
+        raise unknown_type(resource_type, RESULT_TYPES, "serves")
+    require(authenticate(request), [(resource_type, "r")])
+    resource = await in_thread(pipeline_of(request).read_result, resource_type, id)
+    return FhirResponse(resource, headers=_headers(resource))
+
+
+@router.get("/fhir/{resource_type}", summary="search results (identifier, subject, code, "
+            "_lastUpdated)")
+async def search_results(request: Request, resource_type: str) -> Response:
+    if resource_type not in RESULT_TYPES:
+        raise unknown_type(resource_type, RESULT_TYPES, "serves")
+    require(authenticate(request), [(resource_type, "s")])
+    params: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        if key not in _PRESENTATION:
+            params.setdefault(key, []).append(value)
+    found = await in_thread(pipeline_of(request).search_results, resource_type, params)
+    return FhirResponse(_searchset(request, resource_type, found))
+
+
+def _searchset(request: Request, resource_type: str, found: list[dict[str, Any]]) -> dict[str, Any]:
+    base = base_url(request)
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(found),
+        "link": [{"relation": "self", "url": str(request.url)}],
+        "entry": [
+            {
+                "fullUrl": f"{base}/{r.get('resourceType', resource_type)}/{r.get('id')}",
+                "resource": r,
+                "search": {"mode": "match"},
+            }
+            for r in found
+        ],
+    }

@@ -1,0 +1,296 @@
+"""The Mapper: Observation, Patient, MedicationAdministration, Specimen, ResearchSubject."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from fhir_adapter.errors import ConfigError, InvalidResource, Where
+from fhir_adapter.fhir.primitives import parse_datetime, to_decimal
+from fhir_adapter.mapping.enrollment import is_this_study, read_subject
+from fhir_adapter.mapping.facts import PatientFacts, SubjectFacts, Unmapped
+from fhir_adapter.mapping.sites import SiteCodeMaps
+from fhir_adapter.mapping.times import at_midnight, place
+from fhir_adapter.mapping.units import convert, quantity_unit
+from fhir_adapter.trial.definitions import AcceptedCode, Analyte, AnalyteCatalogue, StudyDefinition
+from fhir_adapter.trial.model import Infusion, Measurement
+
+__all__ = ["Mapper"]
+
+#: Observation statuses whose resource need not carry a value.
+_NO_VALUE_STATUSES = frozenset({"entered-in-error", "cancelled"})
+
+Found = tuple[Analyte, AcceptedCode]
+
+
+class Mapper:
+    """Reads FHIR resource dicts (as received, already valid R4) into the trial model.
+
+    Driven by the analyte catalogue, the study definition and the site code maps: no code or
+    unit is written here. ``handlers`` is the registry of what it maps, by resource type.
+    """
+
+    def __init__(
+        self,
+        catalogue: AnalyteCatalogue,
+        study: StudyDefinition,
+        site_maps: SiteCodeMaps | None = None,
+    ) -> None:
+        self.catalogue = catalogue
+        self.study = study
+        self.site_maps = site_maps or SiteCodeMaps()
+        self._check_site_maps()
+        self.handlers: dict[str, Callable[..., object]] = {
+            "Observation": self.observation,
+            "Patient": lambda r, **_: self.patient(r),
+            "MedicationAdministration": lambda r, *, source, **_: self.administration(
+                r, source=source
+            ),
+            "Specimen": lambda r, **_: self.specimen_time(r),
+            "ResearchSubject": lambda r, **_: self.research_subject(r),
+        }
+
+    def map(
+        self, resource: dict[str, Any], *, source: str, specimen_time: date | None = None
+    ) -> object:
+        """Dispatch on ``resourceType`` through ``handlers``; None for a type not mapped."""
+        handler = self.handlers.get(str(resource.get("resourceType")))
+        if handler is None:
+            return None
+        return handler(resource, source=source, specimen_time=specimen_time)
+
+    # -- Observation ---------------------------------------------------------------------------
+
+    def analyte_of(self, codeable: object) -> Found | None:
+        """The analyte of a CodeableConcept: catalogue codes first, then the site code maps."""
+        codings = _codings(codeable)
+        found = [hit for c in codings if (hit := self.catalogue.lookup(c[0], c[1]))]
+        if not found:
+            for system, code in codings:
+                site = self.site_maps.lookup(system, code)
+                if site and (hit := self.catalogue.lookup(site.target_system, site.target_code)):
+                    found.append(hit)
+        if len({analyte.key for analyte, _ in found}) > 1:
+            names = " and ".join(sorted({analyte.name for analyte, _ in found}))
+            raise InvalidResource(
+                f"the codings name two analytes ({names})", where=Where(element="Observation.code")
+            )
+        return found[0] if found else None
+
+    def observation(
+        self,
+        resource: dict[str, Any],
+        *,
+        source: str,
+        specimen_time: date | None = None,
+    ) -> Measurement | Unmapped:
+        """A Measurement in the analyte's canonical unit, or Unmapped.
+
+        ``specimen_time`` (from :meth:`specimen_time`) wins over ``effective[x]``; a ``date``
+        that is not a ``datetime`` is a day-precision time.
+        """
+        codes = tuple(f"{s or ''}|{c}" for s, c in _codings(resource.get("code")))
+        found = self.analyte_of(resource.get("code"))
+        if found is None:
+            return Unmapped(codes)
+        analyte, accepted = found
+        if analyte.computed:
+            return Unmapped(
+                codes, f"{analyte.name} is computed by the adapter, never read", analyte.key
+            )
+        status = str(resource.get("status") or "")
+        quantity = resource.get("valueQuantity")
+        if not isinstance(quantity, dict):
+            return self._no_value(resource, analyte, codes, status)
+        if quantity.get("value") is None:
+            raise InvalidResource(
+                f"the {analyte.name} value has no number",
+                where=Where(element="Observation.valueQuantity.value"),
+            )
+        value = _decimal(quantity["value"], "Observation.valueQuantity.value")
+        unit, element = quantity_unit(quantity, accepted, self.catalogue.ucum_system)
+        at, day_precision = self._observation_time(resource, specimen_time)
+        return Measurement(
+            source=source,
+            analyte=analyte.key,
+            value=convert(value, unit, accepted, element=element),
+            unit=analyte.unit,
+            at=at,
+            status=status,
+            comparator=quantity.get("comparator") or None,
+            day_precision=day_precision,
+            uln=self._uln(resource, accepted, unit),
+            code=accepted.code,
+        )
+
+    def _no_value(
+        self, resource: dict[str, Any], analyte: Analyte, codes: tuple[str, ...], status: str
+    ) -> Unmapped:
+        absent = resource.get("dataAbsentReason")
+        if status in _NO_VALUE_STATUSES or absent:
+            why = f"status {status}" if status in _NO_VALUE_STATUSES else "a dataAbsentReason"
+            return Unmapped(codes, f"no {analyte.name} value ({why})", analyte.key)
+        other = next((k for k in resource if k.startswith("value")), None)
+        has = f"; it has {other} instead" if other else ""
+        raise InvalidResource(
+            f"a {analyte.name} Observation needs a valueQuantity (a number and a unit){has}",
+            where=Where(element=f"Observation.{other}" if other else "Observation.value[x]"),
+        )
+
+    def _observation_time(
+        self, resource: dict[str, Any], specimen_time: date | None
+    ) -> tuple[datetime, bool]:
+        if isinstance(specimen_time, datetime):
+            return specimen_time, False
+        if isinstance(specimen_time, date):
+            return at_midnight(specimen_time, self.study.timezone), True
+        return self._effective(resource, "Observation")
+
+    def _effective(self, resource: dict[str, Any], kind: str) -> tuple[datetime, bool]:
+        zone = self.study.timezone
+        if resource.get("effectiveDateTime") is not None:
+            return place(resource["effectiveDateTime"], f"{kind}.effectiveDateTime", zone)
+        period = resource.get("effectivePeriod")
+        if isinstance(period, dict) and period.get("start") is not None:
+            return place(period["start"], f"{kind}.effectivePeriod.start", zone)
+        if resource.get("effectiveInstant") is not None:
+            return place(resource["effectiveInstant"], f"{kind}.effectiveInstant", zone)
+        raise InvalidResource(
+            f"the {kind} gives no time (effectiveDateTime or effectivePeriod.start)",
+            where=Where(element=f"{kind}.effective[x]"),
+        )
+
+    def _uln(self, resource: dict[str, Any], accepted: AcceptedCode, unit: str) -> Decimal | None:
+        """``referenceRange.high`` of the first range that has one, in the canonical unit."""
+        for index, reference_range in enumerate(resource.get("referenceRange") or []):
+            high = reference_range.get("high") if isinstance(reference_range, dict) else None
+            if isinstance(high, dict) and high.get("value") is not None:
+                element = f"Observation.referenceRange[{index}].high"
+                high_unit, unit_element = quantity_unit(
+                    high, accepted, self.catalogue.ucum_system, element=element, default=unit
+                )
+                value = _decimal(high["value"], f"{element}.value")
+                return convert(value, high_unit, accepted, element=unit_element)
+        return None
+
+    # -- Patient, Specimen -------------------------------------------------------------------
+
+    def patient(self, resource: dict[str, Any]) -> PatientFacts:
+        identifiers = tuple(
+            (i.get("system") or None, i["value"])
+            for i in resource.get("identifier") or []
+            if isinstance(i, dict) and isinstance(i.get("value"), str) and i["value"]
+        )
+        text = resource.get("birthDate")
+        birth_date = None
+        if isinstance(text, str):
+            try:
+                parsed = parse_datetime(text)
+            except ValueError as exc:
+                raise InvalidResource(str(exc), where=Where(element="Patient.birthDate")) from None
+            birth_date = parsed.value if parsed.precision == "day" else None
+        return PatientFacts(identifiers, resource.get("gender"), birth_date, text)
+
+    def specimen_time(self, resource: dict[str, Any]) -> date | None:
+        """Collection time: aware datetime, a ``date`` for a day-only value, None when unknown."""
+        collection = resource.get("collection")
+        if not isinstance(collection, dict):
+            return None
+        if collection.get("collectedDateTime") is not None:
+            text, element = collection["collectedDateTime"], "Specimen.collection.collectedDateTime"
+        elif isinstance(collection.get("collectedPeriod"), dict) and collection[
+            "collectedPeriod"
+        ].get("start"):
+            text = collection["collectedPeriod"]["start"]
+            element = "Specimen.collection.collectedPeriod.start"
+        else:
+            return None
+        at, day_precision = place(text, element, self.study.timezone)
+        return at.date() if day_precision else at
+
+    # -- MedicationAdministration --------------------------------------------------------------
+
+    def administration(self, resource: dict[str, Any], *, source: str) -> Infusion | None:
+        """An Infusion of the study's product; None for any other medication."""
+        if not self._is_product(resource):
+            return None
+        at, day_precision = self._effective(resource, "MedicationAdministration")
+        dose, dose_unit = self._dose(resource.get("dosage"))
+        return Infusion(
+            source=source,
+            at=at,
+            status=str(resource.get("status") or ""),
+            day_precision=day_precision,
+            dose=dose,
+            dose_unit=dose_unit,
+        )
+
+    def _is_product(self, resource: dict[str, Any]) -> bool:
+        product = (self.study.product_system, self.study.product_code)
+        concept = resource.get("medicationCodeableConcept")
+        reference = resource.get("medicationReference")
+        if concept is None and isinstance(reference, dict):
+            local = str(reference.get("reference") or "")
+            contained = resource.get("contained") or []
+            concept = next(
+                (
+                    c.get("code")
+                    for c in contained
+                    if local.startswith("#") and c.get("id") == local[1:]
+                ),
+                None,
+            )
+        return product in _codings(concept)
+
+    def _dose(self, dosage: object) -> tuple[Decimal | None, str | None]:
+        """``dosage.dose`` (else ``dosage.rateQuantity``) and its unit, kept as given."""
+        if not isinstance(dosage, dict):
+            return None, None
+        for name in ("dose", "rateQuantity"):
+            quantity = dosage.get(name)
+            if isinstance(quantity, dict) and quantity.get("value") is not None:
+                value = _decimal(quantity["value"], f"MedicationAdministration.dosage.{name}.value")
+                if quantity.get("system") == self.catalogue.ucum_system and quantity.get("code"):
+                    return value, str(quantity["code"])
+                return value, quantity.get("unit") or quantity.get("code")
+        return None, None
+
+    # -- ResearchSubject, ResearchStudy --------------------------------------------------------
+
+    def research_subject(self, resource: dict[str, Any]) -> SubjectFacts:
+        """Whether it is about this study, its status, subject code and patient reference."""
+        return read_subject(resource, self.study)
+
+    def is_this_study(self, resource: dict[str, Any]) -> bool:
+        """Whether a ResearchStudy resource is this study (by its identifier)."""
+        return is_this_study(resource, self.study)
+
+    def _check_site_maps(self) -> None:
+        bad = [
+            f"{m.system}|{m.code} -> {m.target_system}|{m.target_code} ({m.origin})"
+            for m in self.site_maps.mappings.values()
+            if self.catalogue.lookup(m.target_system, m.target_code) is None
+        ]
+        if bad:
+            raise ConfigError(
+                "site code maps name codes the analyte catalogue does not accept: " + "; ".join(bad)
+            )
+
+
+def _codings(codeable: object) -> list[tuple[str | None, str]]:
+    if not isinstance(codeable, dict):
+        return []
+    return [
+        (c.get("system"), c["code"])
+        for c in codeable.get("coding") or []
+        if isinstance(c, dict) and isinstance(c.get("code"), str)
+    ]
+
+
+def _decimal(value: object, element: str) -> Decimal:
+    try:
+        return to_decimal(value)
+    except ValueError as exc:
+        raise InvalidResource(str(exc), where=Where(element=element)) from None

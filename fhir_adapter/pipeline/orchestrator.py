@@ -1,0 +1,266 @@
+"""The Pipeline: every way in (files, Bundles, single resources) goes through these steps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fhir_adapter.errors import AdapterError, ProfileError, UnusableInput, Where
+from fhir_adapter.fhir import (
+    BundleEntry,
+    ConditionalReference,
+    bundle_entries,
+    error_outcome,
+    parse_resource,
+    read_path,
+    rewrite_references,
+)
+from fhir_adapter.mapping import Mapper, SiteCodeMaps
+from fhir_adapter.paths import mappings_dir
+from fhir_adapter.pipeline.handlers import Context, handle
+from fhir_adapter.pipeline.outcomes import BundleOutcome, EntryOutcome, LoadSummary
+from fhir_adapter.pipeline.requests import (
+    Request,
+    plan,
+    processing_order,
+    resolve_conditional,
+    stable_targets,
+    targets_of,
+)
+from fhir_adapter.settings import Settings
+from fhir_adapter.store import Store, Unit
+from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
+from fhir_adapter.trial.model import ParticipantRecord
+
+__all__ = ["Pipeline"]
+
+Clock = Callable[[], datetime]
+Progress = Callable[[Path], None]
+#: (fullUrl -> Type/adapter id, fullUrl -> identity key) of the other entries of a batch.
+Shared = tuple[dict[str, str], dict[str, str]]
+_PER_ENTRY = frozenset({"batch", "collection"})
+
+
+class Pipeline:
+    """Parse, validate, enrollment gate, map, persist; then recompute the touched participants."""
+
+    def __init__(self, store: Store, mapper: Mapper, study: StudyDefinition,
+                 validator: Any | None = None) -> None:
+        self.store = store
+        self.mapper = mapper
+        self.study = study
+        self.validator = validator
+        self.touched: set[str] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Pipeline:
+        folder = settings.mappings_dir or mappings_dir()
+        study = StudyDefinition.from_file(settings.study_file or folder / "study.toml")
+        catalogue = AnalyteCatalogue.from_file(folder / "analytes.toml")
+        mapper = Mapper(catalogue, study, SiteCodeMaps.load(folder))
+        store = Store.open(settings.db_url(), clock=clock)
+        return cls(store, mapper, study, _validator(catalogue, study))
+
+    # -- ways in -------------------------------------------------------------------------------
+    def ingest_paths(self, paths: Iterable[Path | str], *, sender: str = "cli",
+                     progress: Progress | None = None) -> LoadSummary:
+        """Load every Bundle, resource or NDJSON file (directories walked, sorted)."""
+        summary = LoadSummary()
+        for path in expand_paths(paths):
+            summary.files += 1
+            try:
+                self._ingest_file(path, sender, summary)
+            except AdapterError as exc:
+                summary.add_error(exc.located(file=str(path)))
+            if progress is not None:
+                progress(path)
+        return summary
+
+    def process_bundle(self, bundle: dict[str, Any], *, sender: str, source: str = "request",
+                       prefer: str = "representation") -> BundleOutcome:
+        """A transaction (all or nothing: raises the first failing entry's error), or a batch
+        or collection (each entry alone). Entries are answered in request order."""
+        kind = bundle.get("type")
+        if kind not in ("transaction", *_PER_ENTRY):
+            raise UnusableInput(f"Bundle.type {kind!r} cannot be processed",
+                                where=Where(source, None, "Bundle.type"))
+        requests = list(_requests(bundle_entries(bundle, file=source)))
+        if kind == "transaction":
+            entries = self._transaction(requests, sender, source)
+        else:
+            entries = self._each(requests, sender, source)
+        return BundleOutcome(str(kind), entries, prefer)
+
+    def process_resource(self, resource: dict[str, Any], *, sender: str, method: str = "POST",
+                         id: str | None = None, conditional: str | None = None,
+                         prefer: str = "representation") -> EntryOutcome:
+        """One resource: POST, PUT by id, or conditional PUT ``identifier=s|v``. Raises on error."""
+        rtype = str(resource.get("resourceType", ""))
+        url = f"{rtype}?{conditional}" if conditional else f"{rtype}/{id}" if id else rtype
+        request = Request(0, method.upper(), rtype, resource, url=url)
+        entry = self._transaction([request], sender, None)[0]
+        if prefer != "representation":
+            entry.resource = None
+        return entry
+
+    def enroll(self, system: str, value: str, subject: str) -> None:
+        """Enroll the Patient with identifier ``system|value`` as ``subject`` (before it comes)."""
+        with self.store.transaction() as unit:
+            unit.enroll(system, value, subject, status="on-study")
+
+    def records(self, subjects: Iterable[str] | None = None) -> list[ParticipantRecord]:
+        with self.store.read() as unit:
+            return unit.records(subjects)
+
+    # -- the steps -----------------------------------------------------------------------------
+    def _ingest_file(self, path: Path, sender: str, summary: LoadSummary) -> None:
+        opened = read_path(path)
+        if opened.bundle_type is not None:
+            document = opened.document or {}
+            try:
+                outcome = self.process_bundle(document, sender=sender, source=str(path))
+            except AdapterError as exc:
+                types = [str((e.get("resource") or {}).get("resourceType", "(none)"))
+                         for e in document.get("entry") or [] if isinstance(e, dict)]
+                summary.add_error(exc.located(file=str(path)), types)
+                return
+            for entry in outcome.entries:
+                summary.add(entry)
+                if entry.error is not None:
+                    summary.errors.append(entry.error)
+            return
+        requests = _requests(opened)
+        for request in requests:
+            entry = self._each([request], sender, str(path))[0]
+            summary.add(entry)
+            if entry.error is not None:
+                summary.errors.append(entry.error)
+
+    def _transaction(self, requests: list[Request], sender: str, file: str | None,
+                     shared: Shared = ({}, {})) -> list[EntryOutcome]:
+        for request in requests:
+            self._check(request, file)
+        answers: dict[int, EntryOutcome] = {}
+        with self.store.transaction() as unit:
+            ctx = self._context(unit, sender, file, requests, shared)
+            for request in processing_order(requests):
+                answers[request.index] = self._handle(ctx, request)
+            subjects = set().union(*(a.subjects for a in answers.values()))
+            self._after_change(unit, subjects)
+        return [answers[r.index] for r in requests]
+
+    def _each(self, requests: list[Request], sender: str, file: str | None) -> list[EntryOutcome]:
+        """Each entry in its own transaction; fullUrls of the others still resolve."""
+        shared: Shared = ({}, {})
+        if len(requests) > 1:
+            with self.store.read() as unit:
+                for request in requests:
+                    if request.resource is not None:
+                        plan(unit, request, sender=sender, file=file)
+            shared = (targets_of(requests)[0], stable_targets(requests))
+        answers: dict[int, EntryOutcome] = {}
+        for request in processing_order(requests):
+            try:
+                answers[request.index] = self._transaction([request], sender, file, shared)[0]
+            except AdapterError as exc:
+                exc.located(file=file, entry=request.index)
+                answers[request.index] = EntryOutcome(
+                    request.index, request.resource_type, "error", exc.http_status,
+                    error=exc, outcome=error_outcome(exc))
+        return [answers[r.index] for r in requests]
+
+    def _check(self, request: Request, file: str | None) -> None:
+        """Parse (base R4), then validate (profiles): an invalid resource is refused first."""
+        if request.method in ("DELETE", "GET", "HEAD", "PATCH"):
+            raise UnusableInput(f"{request.method} entries are not supported",
+                                where=request.where(file, "Bundle.entry.request.method"))
+        if request.resource is None:
+            raise UnusableInput("the entry has no resource", where=request.where(file))
+        base = request.resource_type or "Resource"
+        try:
+            parse_resource(request.resource, base=base, where=request.where(file))
+        except AdapterError as exc:
+            raise exc.located(file=file, entry=request.index) from None
+        self._validate(request, file)
+
+    def _validate(self, request: Request, file: str | None) -> None:
+        """The one call site of the profile validator."""
+        if self.validator is None or request.resource is None:
+            return
+        issues = self.validator.validate(request.resource)
+        errors = [i for i in issues if i.severity in ("error", "fatal")]
+        if errors:
+            first = errors[0]
+            raise ProfileError(first.diagnostics, issues=errors,
+                               where=request.where(file, first.expression))
+
+    def _context(self, unit: Unit, sender: str, file: str | None, requests: list[Request],
+                 shared: Shared) -> Context:
+        for request in requests:
+            plan(unit, request, sender=sender, file=file)
+        targets, keys = targets_of(requests)
+        return Context(unit, sender, file, self.mapper, self.study, {**shared[0], **targets}, keys,
+                       {**shared[1], **stable_targets(requests)})
+
+    def _handle(self, ctx: Context, request: Request) -> EntryOutcome:
+        assert request.resource is not None
+        if request.matched is not None:  # ifNoneExist found it: nothing to do
+            m = request.matched
+            return EntryOutcome(request.index, request.resource_type, "unchanged", 200, id=m.id,
+                                version=m.version, last_modified=m.last_updated)
+        try:
+            resolved = rewrite_references(
+                request.resource, ctx.targets, base=request.resource_type,
+                where=request.where(ctx.file),
+                conditional=lambda q: _conditional(ctx, q))
+            return handle(ctx, request, resolved)
+        except AdapterError as exc:
+            raise exc.located(file=ctx.file, entry=request.index) from None
+
+    def _after_change(self, unit: Unit, subjects: set[str]) -> None:
+        """Recompute the endpoints of these participants only (inside the same transaction)."""
+        self.touched |= subjects
+
+
+def _conditional(ctx: Context, query: ConditionalReference) -> str:
+    if query.resource_type == "ResearchStudy":
+        return query.text  # the study is named, not stored: the mapper checks it
+    return resolve_conditional(ctx.unit, query, ctx.bundle_keys)
+
+
+def expand_paths(paths: Iterable[Path | str]) -> Iterator[Path]:
+    """Files as given; directories walked, their files in sorted order."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and _is_input(p))
+        elif path.exists():
+            yield path
+        else:
+            raise UnusableInput("no such file or directory", where=Where(str(path)))
+
+
+def _is_input(path: Path) -> bool:
+    name = path.name.lower()
+    return not name.startswith(".") and name.endswith((".json", ".ndjson", ".jsonl", ".gz"))
+
+
+def _requests(entries: Iterable[BundleEntry]) -> Iterator[Request]:
+    for e in entries:
+        resource = e.resource
+        rtype = str(resource.get("resourceType", "")) if resource else ""
+        if not rtype and e.request_url:
+            rtype = e.request_url.split("?")[0].split("/")[0]
+        method = (e.request_method or "POST").upper()
+        yield Request(e.index, method, rtype, resource, e.full_url, e.request_url,
+                      e.if_none_exist)
+
+
+def _validator(catalogue: AnalyteCatalogue, study: StudyDefinition) -> Any | None:
+    try:
+        from fhir_adapter.validation import Validator
+    except ImportError:
+        return None
+    return Validator(catalogue=catalogue, study=study)

@@ -1,0 +1,162 @@
+"""Bundle entries as requests: methods, processing order, identity and the ids they get."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir_adapter.errors import PreconditionFailed, ReferenceError_, UnusableInput, Where
+from fhir_adapter.fhir import ConditionalReference, parse_conditional
+from fhir_adapter.store import StoredResource, Unit, identifier_key, identity_keys
+
+__all__ = [
+    "Request",
+    "conditional_matches",
+    "plan",
+    "processing_order",
+    "resolve_conditional",
+    "stable_targets",
+    "targets_of",
+]
+
+#: FHIR transaction processing order of the methods.
+_METHOD_RANK = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+#: Within a method: the study, enrollment and patients before what is about them.
+_TYPE_RANK = {
+    "ResearchStudy": 0, "ResearchSubject": 1, "Patient": 2, "Specimen": 3,
+    "MedicationAdministration": 4, "Observation": 5,
+}
+
+
+@dataclass(slots=True)
+class Request:
+    """One entry to process and what preparation found out about it."""
+
+    index: int
+    method: str
+    resource_type: str
+    resource: dict[str, Any] | None
+    full_url: str | None = None
+    url: str | None = None
+    if_none_exist: str | None = None
+    keys: list[str] = field(default_factory=list)
+    id: str = ""
+    existing: StoredResource | None = None
+    matched: StoredResource | None = None  # ifNoneExist found this one: nothing to do
+
+    @property
+    def key(self) -> str:
+        return f"{self.resource_type}/{self.id}"
+
+    def where(self, file: str | None, element: str | None = None) -> Where:
+        return Where(file, self.index, element)
+
+
+#: Enrollment is the gate every other entry passes: it is settled first.
+_ENROLLMENT = frozenset({"ResearchStudy", "ResearchSubject"})
+
+
+def processing_order(requests: list[Request]) -> list[Request]:
+    """Enrollment entries first; then DELETE, POST, PUT, GET; patients before their data."""
+    return sorted(requests, key=lambda r: (
+        r.resource_type not in _ENROLLMENT, _METHOD_RANK.get(r.method, 9),
+        _TYPE_RANK.get(r.resource_type, 9), r.index))
+
+
+def plan(unit: Unit, request: Request, *, sender: str, file: str | None) -> None:
+    """Fill in the identity keys, the stored resource it names and the adapter id it gets."""
+    if request.resource is None:
+        return
+    request.keys = identity_keys(request.resource, sender=sender, full_url=request.full_url)
+    url = request.url or ""
+    if request.method == "PUT" and "?" in url:
+        found = _one_or_none(unit, _conditional(url, request, file), request, file)
+        request.existing = found
+    elif request.method == "PUT" and "/" in url:
+        rid = url.rstrip("/").rsplit("/", 1)[-1]
+        request.keys.append(f"id|{request.resource_type}|{sender}|{rid}")
+    if request.method == "POST" and request.if_none_exist:
+        query = f"{request.resource_type}?{request.if_none_exist}"
+        request.matched = _one_or_none(unit, _conditional(query, request, file), request, file)
+    if request.existing is None:
+        request.existing = unit.find(request.keys)
+    request.id = request.existing.id if request.existing else (request.id or uuid.uuid4().hex)
+
+
+def _conditional(text: str, request: Request, file: str | None) -> ConditionalReference:
+    try:
+        parsed = parse_conditional(text)
+    except UnusableInput as exc:
+        raise exc.located(file=file, entry=request.index, element="Bundle.entry.request") from None
+    if parsed is None or parsed.identifier is None:
+        raise UnusableInput(
+            f"{text!r}: only a search by identifier is supported",
+            where=request.where(file, "Bundle.entry.request"),
+        )
+    return parsed
+
+
+def _one_or_none(
+    unit: Unit, query: ConditionalReference, request: Request, file: str | None
+) -> StoredResource | None:
+    ids = conditional_matches(unit, query, {})
+    if len(ids) > 1:
+        raise PreconditionFailed(f"{query.text} matches {len(ids)} resources",
+                                 where=request.where(file, "Bundle.entry.request"))
+    return unit.get_by_id(ids[0].split("/", 1)[1]) if ids else None
+
+
+def conditional_matches(
+    unit: Unit, query: ConditionalReference, in_bundle: dict[str, str]
+) -> list[str]:
+    """Keys (``Type/id``) of the resources, stored or in the Bundle, matching ``query``."""
+    assert query.identifier is not None
+    system, value = query.identifier
+    found = {f"{query.resource_type}/{i}"
+             for i in unit.search_identifier(query.resource_type, system, value)}
+    wanted = identifier_key(query.resource_type, system or "", value)
+    for key, target in in_bundle.items():
+        if (key == wanted) if system else (
+            key.startswith(f"ident|{query.resource_type}|") and key.endswith(f"|{value}")):
+            found.add(target)
+    return sorted(found)
+
+
+def resolve_conditional(
+    unit: Unit, query: ConditionalReference, in_bundle: dict[str, str]
+) -> str:
+    """The one resource a conditional reference names; none or several fail."""
+    if query.identifier is None:
+        raise UnusableInput(f"{query.text}: only a search by identifier is supported")
+    matches = conditional_matches(unit, query, in_bundle)
+    if not matches:
+        raise ReferenceError_(f"{query.text} matches no resource")
+    if len(matches) > 1:
+        raise PreconditionFailed(f"{query.text} matches {len(matches)} resources")
+    return matches[0]
+
+
+def stable_targets(requests: list[Request]) -> dict[str, str]:
+    """fullUrl -> the strongest identity key of its entry: references that do not change when
+    a sender mints new ``urn:uuid`` fullUrls for the same resources (for content hashes)."""
+    return {r.full_url: (r.keys[0] if r.keys else r.key)
+            for r in requests if r.full_url and r.resource is not None}
+
+
+def targets_of(requests: list[Request]) -> tuple[dict[str, str], dict[str, str]]:
+    """(fullUrl or ``Type/hospital id`` -> ``Type/adapter id``, identity key -> ``Type/id``)."""
+    targets: dict[str, str] = {}
+    keys: dict[str, str] = {}
+    for r in requests:
+        if r.resource is None:
+            continue
+        if r.full_url:
+            targets[r.full_url] = r.key
+            if not r.full_url.startswith("urn:"):
+                targets["/".join(r.full_url.rstrip("/").split("/")[-2:])] = r.key
+        if r.resource.get("id"):
+            targets.setdefault(f"{r.resource_type}/{r.resource['id']}", r.key)
+        for k in r.keys:
+            keys.setdefault(k, r.key)
+    return targets, keys

@@ -1,0 +1,23 @@
+"""Trial results -> the FHIR R4 result Bundle and the tidy CSV table, pseudonymised (RESULTS.md)."""
+
+from __future__ import annotations
+
+from .bundle import RESULT_STATUSES, BundleForm, ResultBuilder, ResultResource
+from .sources import pseudonymous_source
+from .table import COLUMNS, to_csv
+from .vocab import BASE, SYSTEMS, Pseudonymiser, content_hash, identifier_id
+
+__all__ = [
+    "BASE",
+    "COLUMNS",
+    "RESULT_STATUSES",
+    "SYSTEMS",
+    "BundleForm",
+    "Pseudonymiser",
+    "ResultBuilder",
+    "ResultResource",
+    "content_hash",
+    "identifier_id",
+    "pseudonymous_source",
+    "to_csv",
+]

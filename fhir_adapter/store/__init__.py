@@ -1,0 +1,23 @@
+"""Persistence (SQLAlchemy): resources as received, the trial model, results, outbox, audit."""
+
+from __future__ import annotations
+
+from fhir_adapter.store.database import Store, Unit
+from fhir_adapter.store.keys import content_hash, identifier_key, identity_keys
+from fhir_adapter.store.participants import ParticipantRow
+from fhir_adapter.store.resources import SaveOutcome, StoredResource
+from fhir_adapter.store.results import AuditRow, OutboxRow, ResultRow
+
+__all__ = [
+    "AuditRow",
+    "OutboxRow",
+    "ParticipantRow",
+    "ResultRow",
+    "SaveOutcome",
+    "Store",
+    "StoredResource",
+    "Unit",
+    "content_hash",
+    "identifier_key",
+    "identity_keys",
+]

@@ -1,0 +1,86 @@
+"""Database engines (SQLite tuned for concurrent use, PostgreSQL by URL) and migrations."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from fhir_adapter.errors import ConfigError
+
+__all__ = ["BUSY_TIMEOUT_SECONDS", "make_engine", "upgrade"]
+
+BUSY_TIMEOUT_SECONDS = 30
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL mode, a busy timeout and foreign keys."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"database URL {url!r} is not a database URL") from exc
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(url)
+        return create_engine(url, pool_pre_ping=True, json_serializer=_dumps)
+    except (NoSuchModuleError, ArgumentError) as exc:
+        raise ConfigError(f"database URL {url!r}: {exc}") from exc
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+        json_serializer=_dumps,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, open transactions (needed for SAVEPOINT).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # A writer takes the write lock at once, so two writers queue instead of deadlocking.
+        write = connection.get_execution_options().get("write", True)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database to the newest migration (alembic ``upgrade head``)."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except OperationalError as exc:
+        raise ConfigError(f"cannot open the database: {exc.orig}") from exc
+
+
+def _dumps(value: Any) -> str:
+    """JSON for the document columns; decimals become JSON numbers."""
+    return json.dumps(value, default=_number, separators=(",", ":"), ensure_ascii=False)
+
+
+def _number(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        text = str(obj)
+        return int(text) if text.lstrip("-").isdigit() else float(text)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -1,0 +1,188 @@
+"""Repository of the trial model: participants, enrollments, measurements and infusions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from fhir_adapter.errors import ConflictError
+from fhir_adapter.store.base import UnitBase
+from fhir_adapter.store.keys import from_db_time, to_utc
+from fhir_adapter.store.schema import enrollment, infusion, measurement, participant
+from fhir_adapter.trial.model import Infusion, Measurement, Participant, ParticipantRecord
+
+__all__ = ["ParticipantRepository", "ParticipantRow"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRow:
+    subject: str
+    status: str
+    patient_id: str | None
+    research_subject_id: str | None
+    sex: str | None
+    birth_date: date | None
+    enrolled_at: datetime
+
+    def as_participant(self) -> Participant:
+        return Participant(self.subject, self.sex, self.birth_date)
+
+
+class ParticipantRepository(UnitBase):
+    """Participants by subject code or Patient; their measurements and infusions."""
+
+    def participant(self, subject: str) -> ParticipantRow | None:
+        row = self.conn.execute(select(participant).where(participant.c.subject == subject)).first()
+        return _participant(row) if row else None
+
+    def participant_for_patient(self, patient_id: str) -> ParticipantRow | None:
+        row = self.conn.execute(
+            select(participant).where(participant.c.patient_id == patient_id)
+        ).first()
+        return _participant(row) if row else None
+
+    def participants(self) -> list[ParticipantRow]:
+        rows = self.conn.execute(select(participant).order_by(participant.c.subject))
+        return [_participant(r) for r in rows]
+
+    def upsert_participant(self, subject: str, *, status: str, **fields: Any) -> ParticipantRow:
+        """Create or update a participant; ``fields``: patient_id, research_subject_id, sex,
+        birth_date (a None value leaves the stored one)."""
+        values = {k: v for k, v in fields.items() if v is not None}
+        now = self.now()
+        try:
+            with self.conn.begin_nested():
+                if self.participant(subject) is None:
+                    self.conn.execute(insert(participant).values(
+                        subject=subject, status=status, enrolled_at=to_utc(now),
+                        updated_at=to_utc(now), **values,
+                    ))
+                else:
+                    self.conn.execute(
+                        update(participant).where(participant.c.subject == subject)
+                        .values(status=status, updated_at=to_utc(now), **values)
+                    )
+        except IntegrityError as exc:
+            raise ConflictError(
+                f"participant {subject}: this Patient is already another participant"
+            ) from exc
+        found = self.participant(subject)
+        assert found is not None
+        return found
+
+    def next_subject_code(self, prefix: str) -> str:
+        """``{prefix}-{n}``, the first n not yet used."""
+        used = set(self.conn.execute(
+            select(participant.c.subject).where(participant.c.subject.like(f"{prefix}-%"))
+        ).scalars())
+        n = len(used) + 1
+        while f"{prefix}-{n}" in used:
+            n += 1
+        return f"{prefix}-{n}"
+
+    def enroll(self, system: str, value: str, subject: str, *, status: str) -> None:
+        """Record that the Patient with this identifier is ``subject`` (before or after it came)."""
+        if self.participant(subject) is None:
+            self.upsert_participant(subject, status=status)
+        existing = self.conn.execute(select(enrollment.c.subject).where(
+            enrollment.c.system == system, enrollment.c.value == value)).scalar()
+        if existing is None:
+            self.conn.execute(insert(enrollment).values(
+                system=system, value=value, subject=subject, created_at=to_utc(self.now())))
+        elif existing != subject:
+            raise ConflictError(f"identifier {system}|{value} is already enrolled as {existing}")
+
+    def enrolled_subject(self, identifiers: Iterable[tuple[str, str]]) -> str | None:
+        """The subject an ``enroll`` gave to one of these (system, value) identifiers."""
+        for system, value in identifiers:
+            subject = self.conn.execute(select(enrollment.c.subject).where(
+                enrollment.c.system == system, enrollment.c.value == value)).scalar()
+            if subject is not None:
+                return str(subject)
+        return None
+
+    def put_measurement(
+        self, resource_id: str, subject: str, m: Measurement, *, specimen_key: str | None = None
+    ) -> None:
+        """The one measurement row of an Observation resource (replaced on a new version)."""
+        self.conn.execute(delete(measurement).where(measurement.c.resource_id == resource_id))
+        self.conn.execute(insert(measurement).values(
+            resource_id=resource_id, subject=subject, analyte=m.analyte, value=str(m.value),
+            unit=m.unit, comparator=m.comparator, at=to_utc(m.at), day_precision=m.day_precision,
+            status=m.status, uln=None if m.uln is None else str(m.uln), code=m.code,
+            specimen_key=specimen_key,
+        ))
+
+    def drop_measurement(self, resource_id: str) -> None:
+        self.conn.execute(delete(measurement).where(measurement.c.resource_id == resource_id))
+
+    def measurement_subject(self, resource_id: str) -> str | None:
+        return self.conn.execute(select(measurement.c.subject).where(
+            measurement.c.resource_id == resource_id)).scalar()
+
+    def measurements_for_specimen(
+        self, specimen_keys: Sequence[str]
+    ) -> list[tuple[str, str, str]]:
+        """(Observation adapter id, subject, specimen key) of the measurements whose specimen
+        is named by one of these keys."""
+        if not specimen_keys:
+            return []
+        rows = self.conn.execute(
+            select(measurement.c.resource_id, measurement.c.subject, measurement.c.specimen_key)
+            .where(measurement.c.specimen_key.in_(list(specimen_keys)))
+        )
+        return [(r.resource_id, r.subject, r.specimen_key) for r in rows]
+
+    def put_infusion(self, resource_id: str, subject: str, inf: Infusion) -> None:
+        self.conn.execute(delete(infusion).where(infusion.c.resource_id == resource_id))
+        self.conn.execute(insert(infusion).values(
+            resource_id=resource_id, subject=subject, at=to_utc(inf.at),
+            day_precision=inf.day_precision, status=inf.status,
+            dose=None if inf.dose is None else str(inf.dose), dose_unit=inf.dose_unit,
+        ))
+
+    def records(self, subjects: Iterable[str] | None = None) -> list[ParticipantRecord]:
+        """The trial model of each participant (all, or those named), by subject code."""
+        wanted = None if subjects is None else set(subjects)
+        records = {
+            p.subject: ParticipantRecord(p.as_participant())
+            for p in self.participants() if wanted is None or p.subject in wanted
+        }
+        for row in self.conn.execute(select(infusion).order_by(infusion.c.at)):
+            if row.subject in records:
+                records[row.subject].infusions.append(_infusion(row))
+        for row in self.conn.execute(select(measurement).order_by(measurement.c.at)):
+            if row.subject in records:
+                records[row.subject].measurements.append(_measurement(row))
+        return list(records.values())
+
+
+def _participant(row: Any) -> ParticipantRow:
+    return ParticipantRow(
+        subject=row.subject, status=row.status, patient_id=row.patient_id,
+        research_subject_id=row.research_subject_id, sex=row.sex, birth_date=row.birth_date,
+        enrolled_at=from_db_time(row.enrolled_at),
+    )
+
+
+def _measurement(row: Any) -> Measurement:
+    return Measurement(
+        source=f"Observation/{row.resource_id}", analyte=row.analyte, value=Decimal(row.value),
+        unit=row.unit, at=from_db_time(row.at), status=row.status, comparator=row.comparator,
+        day_precision=bool(row.day_precision), uln=None if row.uln is None else Decimal(row.uln),
+        code=row.code,
+    )
+
+
+def _infusion(row: Any) -> Infusion:
+    return Infusion(
+        source=f"MedicationAdministration/{row.resource_id}", at=from_db_time(row.at),
+        status=row.status, day_precision=bool(row.day_precision),
+        dose=None if row.dose is None else Decimal(row.dose), dose_unit=row.dose_unit,
+    )

@@ -1,0 +1,158 @@
+"""Repository of published endpoint results, their delivery outbox and the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from fhir_adapter.store.base import UnitBase
+from fhir_adapter.store.keys import from_db_time, to_utc
+from fhir_adapter.store.schema import audit, endpoint_result, outbox
+
+__all__ = ["AuditRow", "OutboxRow", "ResultRepository", "ResultRow"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResultRow:
+    key: str
+    kind: str  # visit | participant
+    subject: str
+    status: str
+    content_hash: str
+    resource: dict[str, Any]
+    version: int
+    last_updated: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    result_key: str
+    version: int
+    state: str  # pending | delivered | failed
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    id: int
+    at: datetime
+    who: str
+    action: str
+    resources: list[str]
+    outcome: str
+
+
+class ResultRepository(UnitBase):
+    """Endpoint results keyed by identifier value; a changed result gets a new version."""
+
+    def result(self, key: str) -> ResultRow | None:
+        row = self.conn.execute(select(endpoint_result).where(endpoint_result.c.key == key)).first()
+        return _result(row) if row else None
+
+    def put_result(
+        self, key: str, *, kind: str, subject: str, status: str, resource: dict[str, Any],
+        content_hash: str, enqueue: bool = False,
+    ) -> ResultRow | None:
+        """Store a result; returns the new row, or None when it is unchanged.
+        With ``enqueue`` a changed result is queued for delivery in the same transaction."""
+        now = to_utc(self.now())
+        old = self.result(key)
+        if old is not None and old.content_hash == content_hash and old.status == status:
+            return None
+        values = dict(kind=kind, subject=subject, status=status, resource=resource,
+                      content_hash=content_hash, last_updated=now)
+        if old is None:
+            self.conn.execute(insert(endpoint_result).values(key=key, version=1, **values))
+        else:
+            self.conn.execute(update(endpoint_result).where(endpoint_result.c.key == key)
+                              .values(version=old.version + 1, **values))
+        row = self.result(key)
+        assert row is not None
+        if enqueue:
+            self.enqueue(key, row.version)
+        return row
+
+    def results(
+        self, *, since: datetime | None = None, subject: str | None = None,
+        kind: str | None = None,
+    ) -> list[ResultRow]:
+        query = select(endpoint_result).order_by(endpoint_result.c.key)
+        if since is not None:
+            query = query.where(endpoint_result.c.last_updated > to_utc(since))
+        if subject is not None:
+            query = query.where(endpoint_result.c.subject == subject)
+        if kind is not None:
+            query = query.where(endpoint_result.c.kind == kind)
+        return [_result(r) for r in self.conn.execute(query)]
+
+    def enqueue(self, result_key: str, version: int) -> int:
+        now = to_utc(self.now())
+        inserted = self.conn.execute(insert(outbox).values(
+            result_key=result_key, version=version, state="pending", attempts=0,
+            next_attempt_at=now, created_at=now,
+        ).returning(outbox.c.id))
+        return int(inserted.scalar_one())
+
+    def due(self, *, limit: int = 500) -> list[OutboxRow]:
+        """Pending deliveries whose time has come, oldest first."""
+        rows = self.conn.execute(
+            select(outbox)
+            .where(outbox.c.state == "pending", outbox.c.next_attempt_at <= to_utc(self.now()))
+            .order_by(outbox.c.id).limit(limit)
+        )
+        return [_outbox(r) for r in rows]
+
+    def outbox_rows(self, states: Sequence[str] = ("pending", "failed")) -> list[OutboxRow]:
+        rows = self.conn.execute(
+            select(outbox).where(outbox.c.state.in_(list(states))).order_by(outbox.c.id)
+        )
+        return [_outbox(r) for r in rows]
+
+    def mark_delivered(self, ids: Sequence[int]) -> None:
+        now = to_utc(self.now())
+        self.conn.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(
+            state="delivered", delivered_at=now, attempts=outbox.c.attempts + 1, last_error=None))
+
+    def mark_attempt_failed(
+        self, ids: Sequence[int], error: str, *, retry_at: datetime | None
+    ) -> None:
+        """A failed attempt: retried at ``retry_at``, or failed for good when it is None."""
+        values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "last_error": error}
+        if retry_at is None:
+            values["state"] = "failed"
+        else:
+            values["next_attempt_at"] = to_utc(retry_at)
+        self.conn.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(**values))
+
+    def record_audit(self, who: str, action: str, resources: Sequence[str], outcome: str) -> None:
+        self.conn.execute(insert(audit).values(
+            at=to_utc(self.now()), who=who, action=action, resources=list(resources),
+            outcome=outcome,
+        ))
+
+    def audit_rows(self, *, limit: int = 1000) -> list[AuditRow]:
+        rows = self.conn.execute(select(audit).order_by(audit.c.id.desc()).limit(limit))
+        return [AuditRow(r.id, from_db_time(r.at), r.who, r.action, list(r.resources), r.outcome)
+                for r in rows]
+
+
+def _result(row: Any) -> ResultRow:
+    return ResultRow(row.key, row.kind, row.subject, row.status, row.content_hash, row.resource,
+                     row.version, from_db_time(row.last_updated))
+
+
+def _outbox(row: Any) -> OutboxRow:
+    return OutboxRow(
+        row.id, row.result_key, row.version, row.state, row.attempts,
+        from_db_time(row.next_attempt_at), row.last_error, from_db_time(row.created_at),
+        None if row.delivered_at is None else from_db_time(row.delivered_at),
+    )

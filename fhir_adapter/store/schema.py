@@ -1,0 +1,181 @@
+"""The tables of the store (SQLAlchemy Core); the migrations create exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+__all__ = [
+    "audit",
+    "endpoint_result",
+    "enrollment",
+    "infusion",
+    "measurement",
+    "metadata",
+    "outbox",
+    "participant",
+    "resource",
+    "resource_key",
+    "resource_version",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: JSON documents: JSONB on PostgreSQL, JSON text elsewhere.
+Document = JSON().with_variant(JSONB(), "postgresql")
+Instant = DateTime(timezone=True)
+
+
+def _owner() -> ForeignKey:
+    """The owning resource; its rows go with it."""
+    return ForeignKey("resource.id", ondelete="CASCADE")
+
+
+resource = Table(
+    "resource",
+    metadata,
+    Column("id", String(32), primary_key=True),  # adapter id, uuid4 hex
+    Column("type", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("sender", String(200), nullable=False),
+    Column("status", String(40)),
+    Column("content_hash", String(64), nullable=False),
+    Column("current", Document, nullable=False),  # the latest version as received
+    Column("received_at", Instant, nullable=False),
+    Column("last_updated", Instant, nullable=False),
+    Index(None, "type"),
+)
+
+resource_key = Table(
+    "resource_key",
+    metadata,
+    # ident|Type|system|value, id|Type|sender|id, uuid|Type|uuid
+    Column("key", String(600), primary_key=True),
+    Column("resource_id", String(32), _owner(), nullable=False),
+    Index(None, "resource_id"),
+)
+
+resource_version = Table(
+    "resource_version",
+    metadata,
+    Column("resource_id", String(32), _owner(), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("sender", String(200), nullable=False),
+    Column("received_at", Instant, nullable=False),
+    Column("content", Document, nullable=False),
+)
+
+participant = Table(
+    "participant",
+    metadata,
+    Column("subject", String(200), primary_key=True),
+    Column("patient_id", String(32), unique=True),  # adapter id of the Patient, once known
+    Column("research_subject_id", String(32)),
+    Column("sex", String(20)),
+    Column("birth_date", Date),
+    Column("status", String(40), nullable=False),
+    Column("enrolled_at", Instant, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+)
+
+enrollment = Table(
+    "enrollment",
+    metadata,
+    Column("system", String(300), primary_key=True),
+    Column("value", String(300), primary_key=True),
+    Column("subject", String(200), ForeignKey("participant.subject"), nullable=False),
+    Column("created_at", Instant, nullable=False),
+)
+
+measurement = Table(
+    "measurement",
+    metadata,
+    Column("resource_id", String(32), _owner(), primary_key=True),
+    Column("subject", String(200), ForeignKey("participant.subject"), nullable=False),
+    Column("analyte", String(64), nullable=False),
+    Column("value", String(64), nullable=False),  # exact decimal, as a string
+    Column("unit", String(64), nullable=False),
+    Column("comparator", String(2)),
+    Column("at", Instant, nullable=False),  # UTC
+    Column("day_precision", Boolean, nullable=False),
+    Column("status", String(40), nullable=False),
+    Column("uln", String(64)),
+    Column("code", String(100), nullable=False),
+    Column("specimen_key", String(600)),  # identity key of the referenced Specimen
+    Index(None, "subject"),
+    Index(None, "specimen_key"),
+)
+
+infusion = Table(
+    "infusion",
+    metadata,
+    Column("resource_id", String(32), _owner(), primary_key=True),
+    Column("subject", String(200), ForeignKey("participant.subject"), nullable=False),
+    Column("at", Instant, nullable=False),
+    Column("day_precision", Boolean, nullable=False),
+    Column("status", String(40), nullable=False),
+    Column("dose", String(64)),
+    Column("dose_unit", String(64)),
+    Index(None, "subject"),
+)
+
+endpoint_result = Table(
+    "endpoint_result",
+    metadata,
+    Column("key", String(400), primary_key=True),  # the identifier value
+    Column("kind", String(20), nullable=False),  # visit | participant
+    Column("subject", String(200), nullable=False),
+    Column("status", String(40), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("resource", Document, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("last_updated", Instant, nullable=False),
+    Index(None, "subject"),
+    Index(None, "last_updated"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("result_key", String(400), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("state", String(20), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Instant, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", Instant, nullable=False),
+    Column("delivered_at", Instant),
+    Index(None, "state", "next_attempt_at"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Instant, nullable=False),
+    Column("who", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("resources", Document, nullable=False),  # list of "Type/id" references
+    Column("outcome", Text, nullable=False),
+)

@@ -1,0 +1,175 @@
+"""Base R4 facts (generated into r4_core.json): required elements, required bindings, invariants."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fhir_adapter.errors import Issue
+from fhir_adapter.validation.invariants import ENGINE_GAPS, Invariant
+
+__all__ = ["CoreModel", "Element", "core_model"]
+
+_FACTS = Path(__file__).with_name("r4_core.json")
+_CODED = ("Coding", "CodeableConcept")
+
+
+@dataclass(frozen=True, slots=True)
+class Element:
+    """One element of a type: its type key, cardinality, required value set, choice base name."""
+
+    name: str
+    type: str
+    min: int
+    max: int  # -1: unbounded
+    value_set: str | None
+    choice: str | None
+
+
+@dataclass
+class CoreModel:
+    """Every type of R4 with what the base specification requires of its instances."""
+
+    types: dict[str, dict[str, Element]]
+    required: dict[str, list[tuple[str, tuple[str, ...]]]]
+    invariants: dict[str, list[Invariant]]
+    value_sets: dict[str, frozenset[tuple[str, str]]]
+    resources: frozenset[str]
+    codes: dict[str, frozenset[str]] = field(default_factory=dict)
+    _nested: bool = True
+
+    @classmethod
+    def load(cls, path: Path = _FACTS) -> CoreModel:
+        facts = json.loads(path.read_text(encoding="utf-8"))
+        types: dict[str, dict[str, Element]] = {}
+        required: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for key, body in facts["types"].items():
+            types[key] = {n: Element(n, *spec) for n, spec in body.items()}
+            groups: dict[str, list[str]] = {}
+            for element in types[key].values():
+                if element.min >= 1:
+                    groups.setdefault(element.choice or element.name, []).append(element.name)
+            required[key] = [(name, tuple(names)) for name, names in groups.items()]
+        invariants = {
+            key: [Invariant(*c) for c in body if c[0] not in ENGINE_GAPS]
+            for key, body in facts["constraints"].items()
+            if key in types
+        }
+        value_sets = {
+            url: frozenset((s, c) for s, c in body) for url, body in facts["valuesets"].items()
+        }
+        model = cls(types, required, invariants, value_sets, frozenset(facts["resources"]))
+        model.codes = {url: frozenset(c for _, c in pairs) for url, pairs in value_sets.items()}
+        return model
+
+    def element(self, type_key: str, name: str) -> Element | None:
+        body = self.types.get(type_key)
+        return body.get(name) if body else None
+
+    def check(
+        self,
+        node: Any,
+        type_key: str,
+        path: str,
+        resource: dict[str, Any],
+        *,
+        nested: bool = True,
+    ) -> list[Issue]:
+        """Every base problem under ``node``: missing required elements, codes, invariants.
+
+        ``nested=False`` leaves out resources inside it (Bundle entries checked on their own).
+        """
+        issues: list[Issue] = []
+        self._nested = nested
+        self._walk(node, type_key, path, resource, issues)
+        return issues
+
+    def _walk(
+        self, node: Any, key: str, path: str, resource: dict[str, Any], out: list[Issue]
+    ) -> None:
+        if not isinstance(node, dict):
+            return
+        if key == "Resource":
+            if not self._nested:
+                return
+            kind = node.get("resourceType")
+            if not isinstance(kind, str) or kind not in self.types:
+                return
+            key = kind
+        body = self.types.get(key)
+        if body is None:
+            return
+        for name, names in self.required.get(key, ()):
+            if not any(n in node or f"_{n}" in node for n in names):
+                out.append(
+                    Issue(
+                        "error",
+                        "required",
+                        f"{path}.{name}",
+                        f"{name} is required (min 1) in {key}",
+                    )
+                )
+        for name, value in node.items():
+            element = body.get(name)
+            if element is None:
+                continue
+            items = value if isinstance(value, list) else [value]
+            many = isinstance(value, list)
+            for i, item in enumerate(items):
+                where = f"{path}.{name}[{i}]" if many else f"{path}.{name}"
+                if element.value_set is not None:
+                    self._binding(item, element, where, out)
+                if element.type in self.types:
+                    self._walk(item, element.type, where, resource, out)
+        for invariant in self.invariants.get(key, ()):
+            if not invariant.holds(node, resource):
+                out.append(_broken(invariant, path))
+
+    def _binding(self, item: Any, element: Element, where: str, out: list[Issue]) -> None:
+        url = element.value_set
+        assert url is not None
+        if url not in self.value_sets:
+            return  # a value set FHIR publishes no expansion for (mime types, languages)
+        if element.type in _CODED:
+            codings = item.get("coding", []) if element.type == "CodeableConcept" else [item]
+            pairs = self.value_sets[url]
+            if isinstance(codings, list) and any(
+                isinstance(c, dict) and (c.get("system"), c.get("code")) in pairs for c in codings
+            ):
+                return
+            shown = where
+        elif isinstance(item, str):
+            if item in self.codes[url]:
+                return
+            shown = where
+        else:
+            return
+        out.append(
+            Issue(
+                "error",
+                "code-invalid",
+                shown,
+                f"{_show(item)} is not in the required value set {url}",
+            )
+        )
+
+
+def _broken(invariant: Invariant, path: str) -> Issue:
+    severity = "error" if invariant.severity == "error" else "warning"
+    return Issue(
+        severity, "invariant", path, f"{invariant.key}: {invariant.human} ({invariant.expression})"
+    )
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@cache
+def core_model() -> CoreModel:
+    """The base model, loaded once per process."""
+    return CoreModel.load()

@@ -1,0 +1,298 @@
+"""The Validator: base R4 structure, required bindings, invariants, then the applicable profile."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fhir_adapter.errors import Issue, StructureError, UnusableInput
+from fhir_adapter.fhir.parse import parse_resource
+from fhir_adapter.paths import profiles_dir
+from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
+from fhir_adapter.validation.conformance import ProfileChecker
+from fhir_adapter.validation.core import CoreModel, core_model
+from fhir_adapter.validation.profiles import Definitions
+
+__all__ = [
+    "BASE",
+    "LAB_OBSERVATION",
+    "MSC_ADMINISTRATION",
+    "TRIAL_PATIENT",
+    "CodeResolver",
+    "Validator",
+    "to_operation_outcome",
+]
+
+BASE = "https://fhir-adapter.org/fhir/StructureDefinition/"
+LAB_OBSERVATION = BASE + "trial-lab-observation"
+MSC_ADMINISTRATION = BASE + "msc-administration"
+TRIAL_PATIENT = BASE + "trial-patient"
+
+#: (system, code) -> (analyte key, accepted units) for a site's own codes, or None.
+CodeResolver = Callable[
+    [str, str], "tuple[str, frozenset[str] | set[str] | tuple[str, ...]] | None"
+]
+Node = dict[str, Any]
+
+
+@cache
+def _definitions(folder: Path) -> Definitions:
+    return Definitions.load(folder, core_model())
+
+
+class Validator:
+    """Validates resources and Bundles offline; every problem is an Issue with a FHIRPath."""
+
+    def __init__(
+        self,
+        catalogue: AnalyteCatalogue,
+        study: StudyDefinition,
+        *,
+        code_resolver: CodeResolver | None = None,
+        profiles: Path | None = None,
+    ) -> None:
+        self.catalogue = catalogue
+        self.study = study
+        self.code_resolver = code_resolver
+        self.core: CoreModel = core_model()
+        self.definitions = _definitions((profiles or profiles_dir()).resolve())
+        self.profiles = self.definitions.resource_profiles()
+        self.checker = ProfileChecker(self.definitions, accept=self._site_mapped)
+        self._trial_rules: dict[str, Callable[[Node, str], list[Issue]]] = {
+            LAB_OBSERVATION: self._unit_rule,
+        }
+
+    # -- public -------------------------------------------------------------------------------
+
+    def validate(
+        self, resource: Node, *, profile: str | None = None, enrolled: bool = False
+    ) -> list[Issue]:
+        """Every problem of ``resource`` (a Bundle: of the Bundle and of each entry)."""
+        if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
+            return [issue for _, issue in self.validate_bundle(resource, profile=profile)]
+        return self._resource(resource, resource_path(resource), profile, enrolled, {})
+
+    def validate_bundle(
+        self, bundle: Node, *, profile: str | None = None, enrolled: bool = False
+    ) -> list[tuple[int | None, Issue]]:
+        """Problems of the Bundle itself (entry None) and of each entry's resource (its index)."""
+        self._known_profile(profile)
+        raw = bundle.get("entry")
+        entries: list[Any] = raw if isinstance(raw, list) else []
+        shell = dict(bundle)
+        shell["entry"] = [_entry_shell(e) for e in entries]
+        bare = dict(bundle)
+        bare["entry"] = [_entry_shell(e, keep=False) for e in entries]
+        found: list[tuple[int | None, Issue]] = [
+            (_entry_of(i), i) for i in self._structure(bare, "Bundle")
+        ]
+        found.extend(
+            (_entry_of(i), i)
+            for i in self.core.check(shell, "Bundle", "Bundle", shell, nested=False)
+        )
+        found = _dedupe_pairs(found)
+        full_urls = {
+            e["fullUrl"]: e["resource"].get("resourceType")
+            for e in entries
+            if isinstance(e, dict)
+            and isinstance(e.get("fullUrl"), str)
+            and isinstance(e.get("resource"), dict)
+        }
+        for index, entry in enumerate(entries):
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(resource, dict):
+                continue
+            path = f"Bundle.entry[{index}].resource"
+            for issue in self._resource(resource, path, profile, enrolled, full_urls):
+                found.append((index, issue))
+        return found
+
+    def profile_for(
+        self, resource: Node, *, profile: str | None = None, enrolled: bool = False
+    ) -> str | None:
+        """The project profile that applies (INTERFACES.md, "Which profile applies"), or None."""
+        if profile is not None:
+            return self._known_profile(profile)
+        kind = resource.get("resourceType")
+        meta = resource.get("meta")
+        claimed = meta.get("profile") if isinstance(meta, dict) else None
+        for url in claimed if isinstance(claimed, list) else []:
+            if isinstance(url, str) and self.profiles.get(url.split("|")[0]) == kind:
+                return url.split("|")[0]
+        if kind == "Observation" and self._analyte(resource) is not None:
+            return LAB_OBSERVATION
+        if kind == "MedicationAdministration" and self._is_product(resource):
+            return MSC_ADMINISTRATION
+        if kind == "Patient" and enrolled:
+            return TRIAL_PATIENT
+        return None
+
+    # -- layers -------------------------------------------------------------------------------
+
+    def _resource(
+        self,
+        resource: Any,
+        path: str,
+        profile: str | None,
+        enrolled: bool,
+        full_urls: dict[str, str],
+    ) -> list[Issue]:
+        if not isinstance(resource, dict):
+            return [Issue("error", "structure", path, "expected a JSON object (a FHIR resource)")]
+        structure = self._structure(resource, path)
+        kind = resource.get("resourceType")
+        if not isinstance(kind, str) or kind not in self.core.resources:
+            return structure
+        issues = _dedupe(structure + self.core.check(resource, kind, path, resource))
+        url = self.profile_for(resource, profile=profile, enrolled=enrolled)
+        if url is not None:
+            if self.profiles.get(url) != kind:
+                issues.append(
+                    Issue("error", "invalid", path, f"profile {url} is not a profile of {kind}")
+                )
+                return issues
+            issues = _dedupe(issues + self.checker.check(resource, url, path, full_urls))
+            rule = self._trial_rules.get(url)
+            if rule is not None:
+                issues.extend(rule(resource, path))
+        return issues
+
+    @staticmethod
+    def _structure(resource: Node, path: str) -> list[Issue]:
+        try:
+            parse_resource(resource, base=path)
+        except StructureError as exc:
+            return list(exc.issues)
+        return []
+
+    def _unit_rule(self, resource: Node, path: str) -> list[Issue]:
+        """trial-lab-observation: the unit is one the analyte converts (mappings/analytes.toml)."""
+        quantity = resource.get("valueQuantity")
+        found = self._analyte(resource)
+        if not isinstance(quantity, dict) or found is None:
+            return []
+        key, units = found
+        field = "code" if "code" in quantity else "unit"
+        unit = quantity.get(field)
+        if not isinstance(unit, str) or unit in units:
+            return []
+        return [
+            Issue(
+                "error",
+                "value",
+                f"{path}.valueQuantity.{field}",
+                f"unit {unit!r} cannot be converted for analyte {key} "
+                f"(accepted: {', '.join(sorted(units))})",
+            )
+        ]
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _known_profile(self, profile: str | None) -> str | None:
+        if profile is not None and profile.split("|")[0] not in self.profiles:
+            raise UnusableInput(
+                f"unknown profile {profile!r}; known: {', '.join(sorted(self.profiles))}"
+            )
+        return profile.split("|")[0] if profile else None
+
+    def _analyte(self, resource: Node) -> tuple[str, frozenset[str]] | None:
+        code = resource.get("code")
+        codings = code.get("coding") if isinstance(code, dict) else None
+        for coding in codings if isinstance(codings, list) else []:
+            if not isinstance(coding, dict):
+                continue
+            system, value = coding.get("system"), coding.get("code")
+            hit = self.catalogue.lookup(system, value)
+            if hit is not None:
+                return hit[0].key, frozenset(hit[1].units)
+            if (
+                self.code_resolver is not None
+                and isinstance(system, str)
+                and isinstance(value, str)
+            ):
+                mapped = self.code_resolver(system, value)
+                if mapped is not None:
+                    return mapped[0], frozenset(mapped[1])
+        return None
+
+    def _site_mapped(self, system: str, code: str) -> bool:
+        return self.code_resolver is not None and self.code_resolver(system, code) is not None
+
+    def _is_product(self, resource: Node) -> bool:
+        concept = resource.get("medicationCodeableConcept")
+        codings = concept.get("coding") if isinstance(concept, dict) else None
+        return any(
+            isinstance(c, dict)
+            and c.get("system") == self.study.product_system
+            and c.get("code") == self.study.product_code
+            for c in (codings if isinstance(codings, list) else [])
+        )
+
+
+def resource_path(resource: Any) -> str:
+    kind = resource.get("resourceType") if isinstance(resource, dict) else None
+    return kind if isinstance(kind, str) and kind.isidentifier() else "Resource"
+
+
+def _entry_shell(entry: Any, *, keep: bool = True) -> Any:
+    """An entry with its resource reduced to what Bundle rules read (or removed)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+        return entry
+    if not keep:
+        return {k: v for k, v in entry.items() if k != "resource"}
+    resource = entry["resource"]
+    stub: Node = {"resourceType": resource.get("resourceType")}
+    meta = resource.get("meta")
+    if isinstance(meta, dict) and "versionId" in meta:
+        stub["meta"] = {"versionId": meta["versionId"]}
+    return {**entry, "resource": stub}
+
+
+def _entry_of(issue: Issue) -> int | None:
+    text = issue.expression or ""
+    if text.startswith("Bundle.entry["):
+        return int(text[len("Bundle.entry[") : text.index("]")])
+    return None
+
+
+def _dedupe(issues: list[Issue]) -> list[Issue]:
+    seen: set[tuple[str | None, str]] = set()
+    out = []
+    for issue in issues:
+        key = (
+            issue.expression,
+            "required"
+            if issue.code in ("required", "structure") and "required" in issue.diagnostics
+            else issue.diagnostics,
+        )
+        if key not in seen:
+            seen.add(key)
+            out.append(issue)
+    return out
+
+
+def _dedupe_pairs(pairs: list[tuple[int | None, Issue]]) -> list[tuple[int | None, Issue]]:
+    kept = set(map(id, _dedupe([i for _, i in pairs])))
+    return [(n, i) for n, i in pairs if id(i) in kept]
+
+
+def to_operation_outcome(issues: list[Issue]) -> dict[str, Any]:
+    """The issues as an OperationOutcome; one ``information`` issue when there is none."""
+    if not issues:
+        return {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": "information", "code": "informational", "diagnostics": "valid"}],
+        }
+    out = []
+    for issue in issues:
+        item: dict[str, Any] = {
+            "severity": issue.severity,
+            "code": issue.code,
+            "diagnostics": issue.diagnostics,
+        }
+        if issue.expression:
+            item["expression"] = [issue.expression]
+        out.append(item)
+    return {"resourceType": "OperationOutcome", "issue": out}

@@ -1,0 +1,81 @@
+"""summarize(): counts per participant-level code and value, medians of change (TRIAL.md 6.7)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from trial_builders import DAY0, at, meas, record
+
+from fhir_adapter.trial.endpoints import compute, summarize
+from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantResult, VisitResult
+
+D = Decimal
+
+
+def _renal(subject: str, analyte: str, visit: str, change: str | None) -> VisitResult:
+    return VisitResult(
+        subject, "renal-function", analyte, visit, D(1), "mg/dL", DAY0,
+        change=D(change) if change is not None else None,
+    )  # fmt: skip
+
+
+def _p(subject: str, code: str, value: bool | int | str) -> ParticipantResult:
+    return ParticipantResult(subject, code, value, 9)
+
+
+def test_counts_and_medians():
+    a = ParticipantEndpoints(
+        "S1",
+        [_renal("S1", "creatinine", "W2", "-0.1"), _renal("S1", "egfr-computed", "W2", "10.5")],
+        [_p("S1", "creatinine-category-w2", "D"), _p("S1", "liver-enzyme-increase-w2", False),
+         _p("S1", "proteinuria-best-response", "complete"), _p("S1", "max-ctcae-grade-alt", 1)],
+    )  # fmt: skip
+    b = ParticipantEndpoints(
+        "S2",
+        [_renal("S2", "creatinine", "W2", "0.3"), _renal("S2", "creatinine", "M12", "0.2"),
+         _renal("S2", "egfr-computed", "W2", None)],
+        [_p("S2", "creatinine-category-w2", "U"), _p("S2", "liver-enzyme-increase-w2", True),
+         _p("S2", "proteinuria-best-response", "complete"), _p("S2", "max-ctcae-grade-alt", 3)],
+    )  # fmt: skip
+    c = ParticipantEndpoints(
+        "S3",
+        [_renal("S3", "creatinine", "W2", "0.2")],
+        [_p("S3", "creatinine-category-w2", "D"), _p("S3", "proteinuria-best-response", "partial")],
+    )
+    d = ParticipantEndpoints("S4", [], [ParticipantResult("S4", "no-infusion", True)])
+    s = summarize([a, b, c, d])
+    assert s.population == {
+        "creatinine-category-w2": 3,
+        "liver-enzyme-increase-w2": 2,
+        "proteinuria-best-response": 3,
+        "max-ctcae-grade-alt": 2,
+        "no-infusion": 1,
+    }
+    assert s.counts["creatinine-category-w2"] == {"D": 2, "N": 0, "U": 1}
+    assert s.counts["liver-enzyme-increase-w2"] == {"true": 1, "false": 1}
+    assert s.counts["proteinuria-best-response"] == {"complete": 2, "partial": 1, "none": 0}
+    assert s.counts["max-ctcae-grade-alt"] == {"1": 1, "3": 1}
+    assert s.counts["no-infusion"] == {"true": 1, "false": 0}
+    assert s.participants_with_value == {"renal-function": 3}
+    # creatinine W2 changes -0.1, 0.3, 0.2 -> 0.2 ; M12 only 0.2 ; eGFR W2 only 10.5 (S2 has none)
+    assert s.medians == {
+        "creatinine.W2": D("0.2"),
+        "creatinine.M12": D("0.2"),
+        "egfr-computed.W2": D("10.5"),
+        "egfr-computed.M12": None,
+    }
+
+
+def test_summary_of_computed_participants(study, catalogue):
+    # S1: creatinine 1.0 -> 0.9 (-10 %, D); S2: 1.0 -> 1.2 (+20 %, U); S3: no infusion
+    s1 = record([meas("creatinine", "1.0", at(days=-1)), meas("creatinine", "0.9", at(days=14))],
+                subject="S1")  # fmt: skip
+    s2 = record([meas("creatinine", "1.0", at(days=-1)), meas("creatinine", "1.2", at(days=14))],
+                subject="S2")  # fmt: skip
+    s3 = record([meas("creatinine", "1.0", at(days=14))], subject="S3", day0=None)
+    s = summarize([compute(r, study, catalogue) for r in (s1, s2, s3)])
+    assert s.counts["creatinine-category-w2"] == {"D": 1, "N": 0, "U": 1}
+    assert s.participants_with_value == {"serum-creatinine": 2, "renal-function": 2}
+    assert s.medians["creatinine.W2"] == D("0.05")  # (-0.1 + 0.2) / 2
+    assert s.population["no-infusion"] == 1
+    assert summarize([]).medians["creatinine.W2"] is None
