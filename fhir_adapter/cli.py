@@ -1,7 +1,8 @@
-"""The command line: ``fhir-adapter ingest | enroll | participants | demo``."""
+"""The command line: ``fhir-adapter ingest | enroll | participants | demo | serve | token``."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -15,11 +16,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from fhir_adapter.errors import AdapterError, UnusableInput
+from fhir_adapter.errors import AdapterError, ConfigError, UnusableInput
 from fhir_adapter.paths import sample_bundles_dir
 from fhir_adapter.pipeline import LoadSummary, Pipeline
 from fhir_adapter.pipeline.orchestrator import expand_paths
 from fhir_adapter.settings import Settings
+from fhir_adapter.store.tokens import TokenFile
 from fhir_adapter.trial.model import ParticipantRecord
 from fhir_adapter.trial.visits import BASELINE, assign_visits, study_date
 
@@ -48,28 +50,31 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
     except AdapterError as exc:
-        err.print(f"error: {exc.line()}", markup=False, soft_wrap=True)
+        located = exc.where.file or exc.where.entry is not None or exc.where.element
+        err.print(f"error: {exc.line() if located else exc.message}", markup=False,
+                  soft_wrap=True)
         sys.exit(exc.exit_code)
     except Exit as done:
         sys.exit(done.code)
     except typer.Abort:
-        err.print("aborted")
+        err.print("error: aborted")
         sys.exit(2)
-    except (typer.BadParameter, typer.Exit) as exc:
-        _click_exit(exc)
-    except Exception as exc:  # noqa: BLE001 - click usage errors and anything unforeseen
-        _click_exit(exc)
+    except Exception as exc:
+        _usage_exit(exc)
     sys.exit(0)
 
 
-def _click_exit(exc: Exception) -> None:
-    import click
-
-    if isinstance(exc, click.exceptions.Exit):
-        sys.exit(exc.exit_code)
-    if isinstance(exc, click.ClickException):
-        err.print(f"error: {exc.format_message()}", markup=False)
+def _usage_exit(exc: Exception) -> None:
+    """Command-line mistakes (the parser's own exceptions): one line, exit 2."""
+    code = getattr(exc, "exit_code", None)
+    message = getattr(exc, "format_message", None)
+    if callable(message):
+        text = message()
+        if text:  # an empty one follows the help printed for a bare ``fhir-adapter``
+            err.print(f"error: {text}", markup=False)
         sys.exit(2)
+    if isinstance(code, int):  # --help and friends end with an Exit carrying the code
+        sys.exit(code)
     raise exc
 
 
@@ -123,7 +128,49 @@ def demo(
         raise Exit(summary.exit_code)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8080,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """The FHIR REST endpoint (refuses a non-loopback address without tokens)."""
+    settings = Settings()
+    if not _loopback(host) and not TokenFile(settings.tokens_file).names():
+        raise ConfigError(f"refusing to listen on {host} without tokens: create one with "
+                          "`fhir-adapter token create` first")
+    import uvicorn
+
+    uvicorn.run("fhir_adapter.api:app_from_env", factory=True, host=host, port=port,
+                workers=workers)
+
+
+token_app = typer.Typer(help="Bearer tokens of the REST endpoint (stored hashed).")
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="Token name: the sender it acts as")],
+    scope: Annotated[list[str], typer.Option(help="SMART v2 scope, e.g. system/*.cu")],
+) -> None:
+    """Add a token; it is printed once, alone on the last line."""
+    secret = TokenFile(Settings().tokens_file).create(name, scope)
+    out.print(f"token {name!r} created with scopes {' '.join(scope)}; it is shown only once:",
+              markup=False)
+    print(secret)
+
+
 # -- helpers -----------------------------------------------------------------------------------
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _pipeline() -> Pipeline:
     return Pipeline.from_settings(Settings())
 

@@ -20,10 +20,10 @@ from fhir_adapter.api.deps import (
 )
 from fhir_adapter.api.responses import FhirResponse, prefer_return, write_response
 from fhir_adapter.api.security import authenticate, require
-from fhir_adapter.errors import Issue, UnusableInput
+from fhir_adapter.errors import AdapterError, Issue, UnusableInput
 from fhir_adapter.store.tokens import Principal
 
-__all__ = ["JSON_BODY", "router"]
+__all__ = ["JSON_BODY", "in_bundle", "router"]
 
 router = APIRouter(tags=["write"])
 
@@ -64,6 +64,27 @@ def _may_write(principal: Principal) -> None:
         require(principal, [("*", "c")])
 
 
+def in_bundle(error: AdapterError) -> AdapterError:
+    """A failed transaction's error, its expressions rooted at the entry: ``Bundle.entry[i]...``."""
+    entry = error.where.entry
+    if entry is None:
+        return error
+    root = f"Bundle.entry[{entry}].resource"
+    issues = []
+    for issue in error.issues:
+        expression = issue.expression or error.where.element
+        if expression and not expression.startswith("Bundle"):
+            head, dot, rest = expression.partition(".")
+            if head[:1].isupper():  # "Observation.valueQuantity.code": a path from the resource
+                expression = f"{root}.{rest}" if dot else root
+            else:
+                expression = f"{root}.{expression}"
+        diagnostics = f"entry {entry}: {issue.diagnostics}"
+        issues.append(Issue(issue.severity, issue.code, expression or root, diagnostics))
+    error.issues = issues
+    return error
+
+
 async def _process_bundle(request: Request, allowed: tuple[str, ...]) -> Response:
     principal = authenticate(request)
     _may_write(principal)
@@ -79,13 +100,16 @@ async def _process_bundle(request: Request, allowed: tuple[str, ...]) -> Respons
         )
         raise UnusableInput(text, issues=[Issue("error", "invalid", "Bundle.type", text)])
     require(principal, _entry_needs(bundle, collection=kind == "collection"))
-    outcome = await in_thread(
-        pipeline_of(request).process_bundle,
-        bundle,
-        sender=principal.name,
-        source=f"{request.method} {request.url.path}",
-        prefer=prefer_return(request),
-    )
+    try:
+        outcome = await in_thread(
+            pipeline_of(request).process_bundle,
+            bundle,
+            sender=principal.name,
+            source=f"{request.method} {request.url.path}",
+            prefer=prefer_return(request),
+        )
+    except AdapterError as exc:
+        raise in_bundle(exc) from None
     wake_delivery(request)
     return FhirResponse(outcome.response)
 

@@ -25,14 +25,19 @@ ENGINE_GAPS = {
     "per-1": "uses hasValue(), which fhirpathpy does not implement",
     "ref-1": "compares a string with element ids by 'in', which fhirpathpy evaluates as false",
     "dom-3": "same 'in' comparison with ids as ref-1",
+    "bdl-10": "uses hasValue(), which fhirpathpy does not implement",
 }
 
 _MODEL = models["r4"]
 _TOKEN = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_]*|\(\)|!=|[().=]")
-_EXISTENCE_FUNCS = {"exists", "empty", "not", "hasValue"}
+_EXISTENCE_FUNCS = {"exists", "empty", "not"}
 _KEYWORDS = {"and", "or", "implies", "xor"}
 _PASS_THROUGH = {"where", "ofType", "select", "trace", "as", "first", "last"}
 _MEMO_LIMIT = 4096
+_CONSTANT = "CONSTANTxx"  # stands for a literal or a %resource path while a term is classified
+_RESOURCE_PATH = re.compile(r"%resource((?:\.[A-Za-z_]\w*)+)")
+_LITERAL = re.compile(r"'[^']*'")
+_ALL = re.compile(r"([A-Za-z_]\w*)\.all\((.*)\)")
 Node = dict[str, Any]
 
 
@@ -103,33 +108,35 @@ def _unwrap(term: str) -> str:
 
 
 def _existence_paths(term: str) -> tuple[tuple[str, ...], ...] | None:
-    """The paths of a term made only of paths, exists/empty/not/hasValue and boolean operators."""
+    """The paths of a term that only asks whether paths exist, or None for any other term.
+
+    Allowed: ``path.exists()``, ``path.empty()``, ``.not()`` after either, parentheses, ``=``,
+    ``!=`` and the boolean keywords. A bare path (a boolean value) is not allowed.
+    """
     tokens = _TOKEN.findall(term)
     if "".join(tokens) != re.sub(r"\s+", "", term):
         return None
     paths: list[tuple[str, ...]] = []
-    current: list[str] = []
-    for i, token in enumerate(tokens):
-        following = tokens[i + 1] if i + 1 < len(tokens) else ""
-        if token in _EXISTENCE_FUNCS and following == "()":
+    i, n = 0, len(tokens)
+    while i < n:
+        token = tokens[i]
+        if token in ("(", ")", "=", "!=", _CONSTANT) or token in _KEYWORDS:
+            i += 1
             continue
-        if token[0].isalpha() or token[0] in "_`":
-            if token in _KEYWORDS:
-                current = _flush(paths, current)
-            elif following == "(":
-                return None
-            else:
-                current.append(token.strip("`"))
-        elif token in ("()", ")", "(", "=", "!="):
-            current = _flush(paths, current)
-    _flush(paths, current)
+        if not (token[0].isalpha() or token[0] in "_`") or token in _EXISTENCE_FUNCS:
+            return None
+        parts = [token.strip("`")]
+        i += 1
+        while i + 1 < n and tokens[i] == "." and tokens[i + 1] not in _EXISTENCE_FUNCS:
+            parts.append(tokens[i + 1].strip("`"))
+            i += 2
+        if tokens[i : i + 3] not in ([".", "exists", "()"], [".", "empty", "()"]):
+            return None
+        i += 3
+        while tokens[i : i + 3] == [".", "not", "()"]:
+            i += 3
+        paths.append(tuple(parts))
     return tuple(paths)
-
-
-def _flush(paths: list[tuple[str, ...]], current: list[str]) -> list[str]:
-    if current:
-        paths.append(tuple(current))
-    return []
 
 
 def _empty_head(term: str) -> str | None:
@@ -162,11 +169,16 @@ class _Term:
     paths: tuple[tuple[str, ...], ...] | None
     head: str | None
     local: tuple[str, ...] | None
+    constants: tuple[tuple[str, ...], ...] = ()
     memo: dict[Any, bool | None] = field(default_factory=dict)
 
     def value(self, node: Node, context: dict[str, Any]) -> bool | None:
+        pattern: tuple[bool, ...] = ()
         if self.paths is not None:
-            key: Any = tuple(present(node, p) for p in self.paths)
+            pattern = tuple(present(node, p) for p in self.paths)
+            key: Any = pattern
+            if self.constants:
+                key = (pattern, _constants(context["resource"], self.constants))
         elif self.head is not None and not present(node, (self.head,)):
             return True
         elif self.local is not None:
@@ -175,12 +187,22 @@ class _Term:
             return _truth(self.compiled(node, context))
         if key in self.memo:
             return self.memo[key]
-        probe = _synthetic(self.paths, key) if self.paths is not None else node
+        probe = _synthetic(self.paths, pattern) if self.paths is not None else node
         result = _truth(self.compiled(probe, context))
         if len(self.memo) > _MEMO_LIMIT:
             self.memo.clear()
         self.memo[key] = result
         return result
+
+
+def _constants(resource: Node, paths: tuple[tuple[str, ...], ...]) -> str:
+    values = []
+    for parts in paths:
+        value: Any = resource
+        for part in parts:
+            value = value.get(part) if isinstance(value, dict) else None
+        values.append(value)
+    return json.dumps(values, sort_keys=True, default=str)
 
 
 def _synthetic(paths: tuple[tuple[str, ...], ...], pattern: tuple[bool, ...]) -> Node:
@@ -205,6 +227,15 @@ def _truth(result: list[Any]) -> bool | None:
     return result[0] is True if len(result) == 1 else None
 
 
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def _local_names(term: str) -> tuple[str, ...] | None:
     if "%" in term or "$" in term or "descendants" in term or "resolve" in term:
         return None
@@ -217,16 +248,22 @@ class Invariant:
 
     def __init__(self, key: str, severity: str, human: str, expression: str) -> None:
         self.key, self.severity, self.human, self.expression = key, severity, human, expression
+        self.each: str | None = None
+        match = _ALL.fullmatch(expression)
+        if match and _balanced(match.group(2)):
+            self.each, expression = match.group(1), match.group(2)  # name.all(cond): per item
         self.operator, texts = _split(expression)
         self.terms = [self._term(t) for t in texts]
 
     @staticmethod
     def _term(text: str) -> _Term:
         compiled = fhirpathpy.compile(text, _MODEL)
-        paths = _existence_paths(text)
+        constants = tuple(tuple(m.group(1)[1:].split(".")) for m in _RESOURCE_PATH.finditer(text))
+        plain = _LITERAL.sub(_CONSTANT, _RESOURCE_PATH.sub(_CONSTANT, text))
+        paths = _existence_paths(plain)
         head = _empty_head(text) if paths is None else None
         local = _local_names(text) if paths is None else None
-        return _Term(text, compiled, paths, head, local)
+        return _Term(text, compiled, paths, head, local, constants if paths is not None else ())
 
     def holds(self, node: Node, resource: Node) -> bool:
         """True unless the invariant is false at ``node`` (an element of ``resource``).
@@ -235,7 +272,11 @@ class Invariant:
         """
         context = {"resource": resource, "rootResource": resource}
         try:
-            return self._evaluate(node, context) is not False
+            if self.each is None:
+                return self._evaluate(node, context) is not False
+            items = node.get(self.each, [])
+            items = items if isinstance(items, list) else [items]
+            return all(self._evaluate(item, context) is not False for item in items)
         except Exception:  # noqa: BLE001 - an engine failure on odd data is a failed invariant
             return False
 

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from api_bundles import HOSPITAL, creatinine, patient, transaction
+from api_harness import FHIR_JSON, make_settings, make_tokens, serve_workers
 
 from fhir_adapter.pipeline import Pipeline
-from tests.api.bundles import HOSPITAL, creatinine, patient, transaction
-from tests.api.conftest import FHIR_JSON, make_settings, make_tokens
-from tests.api.harness import serve_workers
 
 PUSHES = 20
 POOL = 10  # distinct Observations; each push carries 5 of them, so pushes overlap

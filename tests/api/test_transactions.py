@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_bundles import HOSPITAL, creatinine, patient, transaction
+from api_harness import FHIR_JSON, Live, make_settings, synthea_files
 
 from fhir_adapter.pipeline import Pipeline
-from tests.api.bundles import HOSPITAL, creatinine, patient, transaction
-from tests.api.conftest import FHIR_JSON, Live, make_settings, synthea_files
 
 JSON_HEADERS = {"Content-Type": FHIR_JSON}
 
@@ -86,7 +86,7 @@ def test_synthea_transaction_as_exported(live: Live, tmp_path: Path) -> None:
 
 
 def test_same_transaction_twice_stores_nothing_twice(live: Live) -> None:
-    path = synthea_files()[1]
+    path = synthea_files()[0]
     bundle = json.loads(path.read_bytes())
     live.pipeline.enroll(*_synthea_patient(bundle), "FSGS-002")
     with live.client(live.ehr) as client:
@@ -116,7 +116,7 @@ def test_one_invalid_entry_fails_the_whole_transaction(live: Live) -> None:
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome"
     expressions = [e for issue in outcome["issue"] for e in issue.get("expression", [])]
-    assert any("valueQuantity.value" in e for e in expressions), outcome
+    assert "Bundle.entry[2].resource.valueQuantity.value" in expressions, outcome
     assert _counts(live) == before
 
 
@@ -159,7 +159,7 @@ def test_unit_the_analyte_cannot_convert_is_422(live: Live) -> None:
     assert response.status_code == 422, response.text
     issues = response.json()["issue"]
     assert any("kg" in i.get("diagnostics", "") for i in issues)
-    assert any("Observation.valueQuantity" in e for i in issues for e in i.get("expression", []))
+    assert issues[0]["expression"] == ["Bundle.entry[1].resource.valueQuantity.code"]
     assert _counts(live) == {}
 
 

@@ -45,19 +45,25 @@ def test_unusable_inputs_exit_2(validator: Validator, tmp_path: Path) -> None:
 
 def test_profile_option_and_several_files(validator: Validator, tmp_path: Path) -> None:
     patient = json.loads((DATA / "valid" / "trial-patient.json").read_text("utf-8"))
-    code, _ = validate_files([DATA / "valid" / "trial-patient.json"], validator,
-                             profile=LAB_OBSERVATION)
+    code, _ = validate_files(
+        [DATA / "valid" / "trial-patient.json"], validator, profile=LAB_OBSERVATION
+    )
     assert code == 1  # a Patient is not a trial-lab-observation
-    code, text = validate_files([DATA / "valid" / "trial-patient.json"], validator,
-                                profile="https://example.org/x")
+    code, text = validate_files(
+        [DATA / "valid" / "trial-patient.json"], validator, profile="https://example.org/x"
+    )
     assert code == 2 and "unknown profile" in text
     ndjson = tmp_path / "two.ndjson"
     broken = dict(patient, gender="F")
     ndjson.write_text(json.dumps(patient) + "\n" + json.dumps(broken) + "\n", encoding="utf-8")
-    code, out = validate_files([ndjson, DATA / "valid" / "msc-administration.json"], validator,
-                               fmt="json")
+    code, out = validate_files(
+        [ndjson, DATA / "valid" / "msc-administration.json"], validator, fmt="json"
+    )
     assert code == 1
     bundle = json.loads(out)
-    assert [e["resource"]["issue"][0]["severity"] for e in bundle["entry"]] == ["error", "information"]
+    assert [e["resource"]["issue"][0]["severity"] for e in bundle["entry"]] == [
+        "error",
+        "information",
+    ]
     code, text = validate_files([ndjson], validator)
     assert "entry 1: Patient.gender: error:" in text

@@ -62,7 +62,10 @@ def test_published_definitions_are_valid_r4(validator: Validator, path: Path) ->
     resource = json.loads(path.read_text("utf-8"))
     parse_resource(resource)  # raises StructureError on any problem
     assert validator.validate(resource) == []
-    assert resource["url"] == f"https://fhir-adapter.org/fhir/{resource['resourceType']}/{resource['id']}"
+    assert (
+        resource["url"]
+        == f"https://fhir-adapter.org/fhir/{resource['resourceType']}/{resource['id']}"
+    )
 
 
 def test_snapshots_carry_every_differential_element() -> None:
@@ -103,11 +106,20 @@ def test_analyte_valueset_is_in_sync_with_the_catalogue() -> None:
 def test_core_required_codes_come_from_the_packages(validator: Validator) -> None:
     codes = validator.core.codes
     assert codes["http://hl7.org/fhir/ValueSet/observation-status"] == {
-        "registered", "preliminary", "final", "amended", "corrected", "cancelled",
-        "entered-in-error", "unknown",
+        "registered",
+        "preliminary",
+        "final",
+        "amended",
+        "corrected",
+        "cancelled",
+        "entered-in-error",
+        "unknown",
     }
     assert codes["http://hl7.org/fhir/ValueSet/administrative-gender"] == {
-        "male", "female", "other", "unknown",
+        "male",
+        "female",
+        "other",
+        "unknown",
     }
     assert {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"} == codes[
         "http://hl7.org/fhir/ValueSet/http-verb"
@@ -152,8 +164,9 @@ def test_unconvertible_unit_breaks_the_lab_profile_even_without_meta(validator: 
     assert "umol/L" in issues[0].diagnostics
 
 
-def test_site_codes_through_the_injected_resolver(catalogue: AnalyteCatalogue,
-                                                  study: StudyDefinition) -> None:
+def test_site_codes_through_the_injected_resolver(
+    catalogue: AnalyteCatalogue, study: StudyDefinition
+) -> None:
     site = ("https://intranet.aumc.nl/labtestcodes", "20005")
     lab = _valid("trial-lab-observation")
     lab["code"] = {"coding": [{"system": site[0], "code": site[1]}]}
@@ -181,8 +194,10 @@ def test_bundle_entries_carry_their_index(validator: Validator) -> None:
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
-        "entry": [{"fullUrl": f"urn:uuid:00000000-0000-4000-8000-00000000000{i}", "resource": r}
-                  for i, r in enumerate([good, bad, good])],
+        "entry": [
+            {"fullUrl": f"urn:uuid:00000000-0000-4000-8000-00000000000{i}", "resource": r}
+            for i, r in enumerate([good, bad, good])
+        ],
     }
     found = validator.validate_bundle(bundle)
     assert [(n, i.expression) for n, i in found] == [(1, "Bundle.entry[1].resource.status")]
@@ -210,16 +225,23 @@ def test_operation_outcome_shape() -> None:
     )
     assert outcome == {
         "resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": "value",
-                   "diagnostics": "unit 'x' cannot be converted",
-                   "expression": ["Observation.valueQuantity.code"]}],
+        "issue": [
+            {
+                "severity": "error",
+                "code": "value",
+                "diagnostics": "unit 'x' cannot be converted",
+                "expression": ["Observation.valueQuantity.code"],
+            }
+        ],
     }
     assert to_operation_outcome([])["issue"][0]["severity"] == "information"
 
 
 def test_sample_bundles_validate_clean(validator: Validator) -> None:
     bundles = sorted(sample_bundles_dir().glob("*.json"))
-    bundles = [p for p in bundles if json.loads(p.read_text("utf-8")).get("resourceType") == "Bundle"]
+    bundles = [
+        p for p in bundles if json.loads(p.read_text("utf-8")).get("resourceType") == "Bundle"
+    ]
     if not bundles:
         pytest.skip("sample_bundles/ has no Bundle yet")
     for path in bundles:
@@ -230,20 +252,46 @@ def test_sample_bundles_validate_clean(validator: Validator) -> None:
 # -- the invariant shortcuts agree with the engine -------------------------------------------
 
 
+_ALL_ENTRIES = (
+    "entry.all(request.exists() = (%resource.type = 'batch' or %resource.type = 'history'))"
+)
+
+
 @pytest.mark.parametrize(
     ("expression", "node"),
     [
         ("dataAbsentReason.empty() or value.empty()", {"valueQuantity": {"value": 1}}),
-        ("dataAbsentReason.empty() or value.empty()",
-         {"valueQuantity": {"value": 1}, "dataAbsentReason": {"text": "x"}}),
+        (
+            "dataAbsentReason.empty() or value.empty()",
+            {"valueQuantity": {"value": 1}, "dataAbsentReason": {"text": "x"}},
+        ),
         ("extension.exists() != value.exists()", {"url": "u", "valueString": "x"}),
-        ("extension.exists() != value.exists()",
-         {"url": "u", "valueString": "x", "extension": [{"url": "v", "valueString": "y"}]}),
-        ("value.empty() or component.code.where(coding.intersect(%resource.code.coding)"
-         ".exists()).empty()", {"code": {"coding": [{"system": "s", "code": "c"}]},
-                                "valueString": "x",
-                                "component": [{"code": {"coding": [{"system": "s", "code": "c"}]}}]}),
+        (
+            "extension.exists() != value.exists()",
+            {"url": "u", "valueString": "x", "extension": [{"url": "v", "valueString": "y"}]},
+        ),
+        (
+            "value.empty() or component.code.where(coding.intersect(%resource.code.coding)"
+            ".exists()).empty()",
+            {
+                "code": {"coding": [{"system": "s", "code": "c"}]},
+                "valueString": "x",
+                "component": [{"code": {"coding": [{"system": "s", "code": "c"}]}}],
+            },
+        ),
         ("low.exists() or high.exists() or text.exists()", {"appliesTo": [{"text": "x"}]}),
+        (
+            _ALL_ENTRIES,
+            {"type": "batch", "entry": [{"request": {"method": "GET"}}, {"fullUrl": "urn:x"}]},
+        ),
+        (
+            _ALL_ENTRIES,
+            {"type": "batch", "entry": [{"request": {"method": "GET"}}]},
+        ),
+        (
+            "(isModifier.exists() and isModifier) implies isModifierReason.exists()",
+            {"isModifier": False},
+        ),
     ],
 )
 def test_invariant_shortcuts_agree_with_fhirpathpy(expression: str, node: dict[str, Any]) -> None:
