@@ -10,12 +10,15 @@ from fhir_adapter import __version__
 __all__ = [
     "RESULT_SEARCH_PARAMS",
     "RESULT_TYPES",
+    "VALIDATE_TYPES",
     "WRITE_TYPES",
     "capability_statement",
 ]
 
 #: Hospital resource types accepted by create and update (INTERFACES.md).
 WRITE_TYPES = ("Patient", "Observation", "MedicationAdministration", "Specimen", "ResearchSubject")
+#: What $validate takes.
+VALIDATE_TYPES = (*WRITE_TYPES, "Bundle")
 #: Result resource types readable and searchable (pseudonymised; RESULTS.md).
 RESULT_TYPES = ("ResearchStudy", "Patient", "ResearchSubject", "Observation", "MeasureReport")
 #: Search parameters over results: name -> (FHIR search type, documentation).
@@ -73,9 +76,11 @@ def _resource(resource_type: str) -> dict[str, Any]:
         docs.append(_READ_NOTE)
         entry["searchParam"] = _search_params(resource_type)
     entry["interaction"] = [{"code": code} for code in interactions]
-    entry["operation"] = [_VALIDATE]
+    operations = [_VALIDATE] if resource_type in VALIDATE_TYPES else []
     if resource_type == "ResearchStudy":
-        entry["operation"] = [_VALIDATE, _ENDPOINT_RESULTS]
+        operations.append(_ENDPOINT_RESULTS)
+    if operations:
+        entry["operation"] = operations
     if resource_type == "Bundle":
         docs.append(_BUNDLE_NOTE)
     entry["documentation"] = " ".join(docs)

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_adapter.api.capability import WRITE_TYPES
+from fhir_adapter.api.capability import VALIDATE_TYPES
 from fhir_adapter.api.deps import body_of, in_thread, pipeline_of, unknown_type, wrong_type
 from fhir_adapter.api.responses import FhirResponse
 from fhir_adapter.api.security import authenticate
@@ -18,8 +18,6 @@ from fhir_adapter.errors import Issue, UnusableInput
 __all__ = ["router"]
 
 router = APIRouter(tags=["validate"])
-
-VALIDATE_TYPES = (*WRITE_TYPES, "Bundle")
 
 
 def _from_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], str | None]:

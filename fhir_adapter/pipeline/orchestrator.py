@@ -33,6 +33,7 @@ from fhir_adapter.settings import Settings
 from fhir_adapter.store import Store, Unit
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.trial.model import ParticipantRecord
+from fhir_adapter.validation import Validator
 
 __all__ = ["Pipeline"]
 
@@ -61,7 +62,7 @@ class Pipeline:
         catalogue = AnalyteCatalogue.from_file(folder / "analytes.toml")
         mapper = Mapper(catalogue, study, SiteCodeMaps.load(folder))
         store = Store.open(settings.db_url(), clock=clock)
-        return cls(store, mapper, study, _validator(catalogue, study))
+        return cls(store, mapper, study, _validator(mapper))
 
     # -- ways in -------------------------------------------------------------------------------
     def ingest_paths(self, paths: Iterable[Path | str], *, sender: str = "cli",
@@ -258,9 +259,12 @@ def _requests(entries: Iterable[BundleEntry]) -> Iterator[Request]:
                       e.if_none_exist)
 
 
-def _validator(catalogue: AnalyteCatalogue, study: StudyDefinition) -> Any | None:
-    try:
-        from fhir_adapter.validation import Validator
-    except ImportError:
-        return None
-    return Validator(catalogue=catalogue, study=study)
+def _validator(mapper: Mapper) -> Validator:
+    """The profile validator, told about the site code maps so that local codes are analytes."""
+
+    def resolve(system: str, code: str) -> tuple[str, frozenset[str]] | None:
+        site = mapper.site_maps.lookup(system, code)
+        hit = mapper.catalogue.lookup(site.target_system, site.target_code) if site else None
+        return (hit[0].key, frozenset(hit[1].units)) if hit else None
+
+    return Validator(catalogue=mapper.catalogue, study=mapper.study, code_resolver=resolve)

@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
+    "adapter_secret",
     "audit",
     "endpoint_result",
     "enrollment",
@@ -178,4 +179,13 @@ audit = Table(
     Column("action", String(100), nullable=False),
     Column("resources", Document, nullable=False),  # list of "Type/id" references
     Column("outcome", Text, nullable=False),
+)
+
+#: Secrets the adapter generates once and keeps (the pseudonym key); they never leave it.
+adapter_secret = Table(
+    "adapter_secret",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column("created_at", Instant, nullable=False),
 )

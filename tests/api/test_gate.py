@@ -220,3 +220,28 @@ def test_no_tokens_configured_admits_loopback_callers_only(tmp_path: Path) -> No
     with pytest.raises(AuthError) as refused:
         authenticate(Request(scope))
     assert refused.value.http_status == 401
+
+
+def test_capability_statement_tells_the_truth(gate: Gate) -> None:
+    """Each declared interaction has a route; an undeclared type has none."""
+    base, tokens = gate
+    statement = httpx.get(base + "/metadata").json()
+    assert statement["resourceType"] == "CapabilityStatement" and statement["kind"] == "instance"
+    rest = statement["rest"][0]
+    assert "taken as an update" in rest["documentation"]
+    ehr = {"Authorization": f"Bearer {tokens['ehr']}", "Content-Type": FHIR_JSON}
+    wrong_body = json.dumps({"resourceType": "Basic"}).encode()
+    declared = {r["type"]: {i["code"] for i in r["interaction"]} for r in rest["resource"]}
+    operations = {r["type"]: {o["name"] for o in r.get("operation", [])} for r in rest["resource"]}
+    for rtype, interactions in declared.items():
+        if "create" in interactions:  # the route exists: the body is refused, not the URL
+            assert httpx.post(f"{base}/{rtype}", content=wrong_body, headers=ehr).status_code == 400
+        if "read" in interactions:  # the route exists: the EHR token is refused by scope
+            assert httpx.get(f"{base}/{rtype}/x", headers=ehr).status_code == 403
+            assert httpx.get(f"{base}/{rtype}", headers=ehr).status_code == 403
+        validate = httpx.post(f"{base}/{rtype}/$validate", content=wrong_body, headers=ehr)
+        assert validate.status_code == (400 if "validate" in operations[rtype] else 404)
+    for rtype in ("Encounter", "Claim"):
+        assert rtype not in declared
+        assert httpx.post(f"{base}/{rtype}", content=wrong_body, headers=ehr).status_code == 404
+        assert httpx.get(f"{base}/{rtype}/x", headers=ehr).status_code == 404

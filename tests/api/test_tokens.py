@@ -110,3 +110,14 @@ def test_non_loopback_needs_a_token(tmp_path: Path) -> None:
         check_bind("0.0.0.0", tokens)
     tokens.create("hospital-a", ["system/*.cu"])
     check_bind("0.0.0.0", tokens)
+
+
+def test_serve_refuses_a_public_address_without_tokens(tmp_path: Path) -> None:
+    from fhir_adapter.api import serve
+    from fhir_adapter.settings import Settings
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'a.db'}",
+                        tokens_file=tmp_path / "none.json")
+    with pytest.raises(ConfigError, match="no token is configured"):
+        serve(settings, host="0.0.0.0", port=1)  # refused before anything is bound or opened
+    assert not (tmp_path / "a.db").exists()

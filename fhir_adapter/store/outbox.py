@@ -1,0 +1,107 @@
+"""The delivery outbox as the sender uses it: every method is one database transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, select, update
+
+from fhir_adapter.store.keys import from_db_time, to_utc
+from fhir_adapter.store.results import OutboxRow
+from fhir_adapter.store.schema import endpoint_result, outbox
+
+if TYPE_CHECKING:
+    from fhir_adapter.store.database import Store
+
+__all__ = ["OutboxStore"]
+
+
+class OutboxStore:
+    """Claims, delivery outcomes and listings of the ``outbox`` table.
+
+    A claim leases its rows (``next_attempt_at`` moves to the lease end, the state stays
+    ``pending``): a sender killed mid-delivery leaves them to be claimed again when the lease
+    ends. Outcomes change only rows still ``pending``, so a second sender that got there first
+    is never undone."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def claim_outbox(
+        self, *, now: datetime, lease_until: datetime, limit: int, due_only: bool = True
+    ) -> list[OutboxRow]:
+        with self.store.transaction() as unit:
+            query = select(outbox.c.id).where(outbox.c.state == "pending")
+            if due_only:
+                query = query.where(outbox.c.next_attempt_at <= to_utc(now))
+            query = query.order_by(outbox.c.id).limit(limit)
+            if unit.conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            ids = list(unit.conn.execute(query).scalars())
+            if not ids:
+                return []
+            unit.conn.execute(update(outbox).where(outbox.c.id.in_(ids))
+                              .values(next_attempt_at=to_utc(lease_until)))
+            rows = unit.conn.execute(select(outbox).where(outbox.c.id.in_(ids))
+                                     .order_by(outbox.c.id))
+            return [_row(r) for r in rows]
+
+    def outbox_delivered(self, ids: Sequence[int], *, at: datetime) -> None:
+        self._pending(ids, state="delivered", delivered_at=to_utc(at),
+                      attempts=outbox.c.attempts + 1, last_error=None)
+
+    def outbox_retry(self, ids: Sequence[int], *, error: str, next_attempt_at: datetime) -> None:
+        self._pending(ids, attempts=outbox.c.attempts + 1, last_error=error,
+                      next_attempt_at=to_utc(next_attempt_at))
+
+    def outbox_failed(self, ids: Sequence[int], *, error: str) -> None:
+        self._pending(ids, state="failed", attempts=outbox.c.attempts + 1, last_error=error)
+
+    def enqueue_all_results(self, *, at: datetime) -> int:
+        """One new pending row per current endpoint result (its key and version)."""
+        moment = to_utc(at)
+        with self.store.transaction() as unit:
+            rows = unit.conn.execute(
+                select(endpoint_result.c.key, endpoint_result.c.version)
+                .order_by(endpoint_result.c.key)
+            ).all()
+            if not rows:
+                return 0
+            unit.conn.execute(insert(outbox), [
+                {"result_key": r.key, "version": r.version, "state": "pending", "attempts": 0,
+                 "next_attempt_at": moment, "created_at": moment}
+                for r in rows
+            ])
+            return len(rows)
+
+    def outbox_rows(
+        self, *, states: Sequence[str] = ("pending", "failed"), limit: int | None = None
+    ) -> list[OutboxRow]:
+        with self.store.read() as unit:
+            query = select(outbox).where(outbox.c.state.in_(list(states))).order_by(outbox.c.id)
+            if limit is not None:
+                query = query.limit(limit)
+            return [_row(r) for r in unit.conn.execute(query)]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per state (for reports and tests)."""
+        with self.store.read() as unit:
+            rows = unit.conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state))
+            return {str(state): int(n) for state, n in rows}
+
+    def _pending(self, ids: Sequence[int], **values: Any) -> None:
+        if not ids:
+            return
+        with self.store.transaction() as unit:
+            unit.conn.execute(update(outbox).where(
+                outbox.c.id.in_(list(ids)), outbox.c.state == "pending").values(**values))
+
+
+def _row(row: Any) -> OutboxRow:
+    return OutboxRow(
+        row.id, row.result_key, row.version, row.state, row.attempts,
+        from_db_time(row.next_attempt_at), row.last_error, from_db_time(row.created_at),
+        None if row.delivered_at is None else from_db_time(row.delivered_at),
+    )
