@@ -1,1 +1,1 @@
-"""Benchmarks of fhir-adapter (run as modules: ``python -m benchmarks.validation``)."""
+"""Benchmarks of fhir-adapter: ``python -m benchmarks.run [--size smoke|full]`` runs them all."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -61,7 +61,7 @@ def definitions() -> Definitions:
 @cache
 def _generator() -> Callable[..., Iterator[Json]]:
     namespace = runpy.run_path(str(sample_bundles_dir() / "generate.py"), run_name="bench_gen")
-    return namespace["make_bundles"]  # type: ignore[no-any-return]
+    return cast(Callable[..., Iterator[Json]], namespace["make_bundles"])
 
 
 def make_bundles(n: int, *, seed: int, visits_per_year: int | None = None) -> Iterator[Json]:

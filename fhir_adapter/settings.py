@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "default_database_url"]
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
     study_file: Path | None = None
     mappings_dir: Path | None = None
     sender: str = "cli"
+    #: keyed-hash secret for pseudonymous ids in result Bundles (>= 16 characters); when unset,
+    #: one is generated once and kept in the database. It never leaves the adapter.
+    pseudonym_key: SecretStr | None = None
 
     def db_url(self) -> str:
         return self.database_url or default_database_url()

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,13 @@ def stored(db: Path) -> dict[str, int]:
         return store.row_counts()
     finally:
         store.close()
+
+
+def kept(db: Path) -> int:
+    """Rows of data in the store; the audit row of the refused call does not count."""
+    counts = stored(db)
+    assert counts.pop("audit") == 1  # the refusal itself is audited
+    return sum(counts.values())
 
 
 def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
@@ -56,7 +64,7 @@ def test_a_reference_to_a_urn_uuid_the_bundle_lacks(tmp_path: Path) -> None:
     [line] = error_lines(result)
     assert f"{path}: entry 3: " in line and "subject" in line
     assert "urn:uuid:00000000-0000-4000-8000-000000000000" in line
-    assert sum(stored(tmp_path / "a.db").values()) == 0
+    assert kept(tmp_path / "a.db") == 0
 
 
 def test_an_observation_whose_unit_cannot_be_converted(tmp_path: Path) -> None:
@@ -67,7 +75,7 @@ def test_an_observation_whose_unit_cannot_be_converted(tmp_path: Path) -> None:
     assert result.returncode == 1
     [line] = error_lines(result)
     assert f"{path}: entry 4: " in line and "valueQuantity" in line and "mmol/d" in line
-    assert sum(stored(tmp_path / "a.db").values()) == 0
+    assert kept(tmp_path / "a.db") == 0
 
 
 def test_enroll_then_ingest_a_synthea_bundle(tmp_path: Path) -> None:
@@ -128,9 +136,37 @@ def test_demo_prints_the_five_participants(tmp_path: Path) -> None:
     result = run("demo", db=tmp_path / "unused.db", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "fhir-adapter-demo.db").is_file()
-    rows = [line for line in result.stdout.splitlines() if "FSGS-0" in line]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("\u2502 FSGS-0")]
     assert len(rows) == 5
     if all(codes):
         assert all(any(code in row for row in rows) for code in codes)
     again = run("demo", db=tmp_path / "unused.db", cwd=tmp_path)  # recreated, same answer
     assert again.stdout == result.stdout
+
+    # results.json: the collection result Bundle, in the working directory, and said so
+    written = tmp_path / "results.json"
+    assert f"written to {written}" in result.stdout
+    bundle = json.loads(written.read_text())
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
+    assert not any("hospital" in json.dumps(e["resource"].get("identifier", []))
+                   for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+
+    # the endpoint tables: change = value - baseline, change % = change / baseline x 100
+    titles = [line for line in result.stdout.splitlines() if line.startswith("Endpoints of ")]
+    assert len(titles) == 5
+    checked = 0
+    for line in result.stdout.splitlines():
+        cells = [c.strip() for c in line.split("\u2502")[1:-1]]
+        if len(cells) != 9 or cells[0] == "endpoint":
+            continue
+        value, baseline, change, percent = cells[3], cells[5], cells[6], cells[7]
+        if not change or not value[0].isdigit() and value[0] != "-":
+            continue
+        # shown values have at most 3 decimals (eGFR 1): allow what that rounding moves
+        slack = Decimal("0.15") if cells[1] == "egfr-computed" else Decimal("0.0015")
+        assert abs(Decimal(value) - Decimal(baseline) - Decimal(change)) <= slack, line
+        if percent and abs(Decimal(baseline)) >= 10 and cells[1] != "egfr-computed":
+            exact = Decimal(change) / Decimal(baseline) * 100
+            assert abs(exact - Decimal(percent)) <= Decimal("0.02"), line
+        checked += 1
+    assert checked > 50

@@ -23,6 +23,7 @@ VALIDATE_TYPES = (*WRITE_TYPES, "Bundle")
 RESULT_TYPES = ("ResearchStudy", "Patient", "ResearchSubject", "Observation", "MeasureReport")
 #: Search parameters over results: name -> (FHIR search type, documentation).
 RESULT_SEARCH_PARAMS = {
+    "_id": ("token", "the resource id"),
     "identifier": ("token", "system|value, |value or value"),
     "subject": ("reference", "the pseudonymous Patient (Patient/id or id)"),
     "code": ("token", "system|code or code"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from fhir_adapter.errors import ReferenceError_
@@ -15,7 +15,7 @@ from fhir_adapter.pipeline.requests import Request
 from fhir_adapter.store import ParticipantRow, SaveOutcome, Unit, content_hash, identifier_key
 from fhir_adapter.trial.definitions import StudyDefinition
 
-__all__ = ["HANDLERS", "Context", "handle"]
+__all__ = ["HANDLERS", "Context", "handle", "representation"]
 
 
 @dataclass(slots=True)
@@ -40,6 +40,14 @@ class Context:
     def local_keys(self) -> set[str]:
         return set(self.targets.values())
 
+    def retarget(self, old: str, new: str) -> None:
+        """Another writer created this entry's resource first (a race lost on the unique key):
+        references to the entry now name that resource, not the id planned for it."""
+        for mapping in (self.targets, self.bundle_keys):
+            for name, key in mapping.items():
+                if key == old:
+                    mapping[name] = new
+
 
 Handler = Callable[[Context, Request, dict[str, Any]], EntryOutcome]
 
@@ -53,21 +61,35 @@ def save(ctx: Context, request: Request, resolved: dict[str, Any], subject: str 
          *, extra_keys: tuple[str, ...] = ()) -> tuple[EntryOutcome, SaveOutcome]:
     """Keep the resource as received; a new version only when its content changed."""
     assert request.resource is not None
+    planned = request.key
     saved = ctx.unit.save(
         request.resource_type, [*request.keys, *extra_keys], request.resource,
         sender=ctx.sender, content_hash=ctx.digest(request), new_id=request.id,
         status=request.resource.get("status"),
     )
     request.id = saved.id
+    if request.key != planned:
+        ctx.retarget(planned, request.key)
     state = "created" if saved.created else "updated" if saved.changed else "unchanged"
-    stored = ctx.unit.get_by_id(saved.id)
     entry = EntryOutcome(
         request.index, request.resource_type, state, 201 if saved.created else 200,
-        id=saved.id, version=saved.version,
-        last_modified=stored.last_updated if stored else None, resource=request.resource,
+        id=saved.id, version=saved.version, last_modified=saved.last_updated,
+        resource=representation(resolved, saved.id, saved.version, saved.last_updated),
         subjects={subject} if subject and saved.changed else set(),
     )
     return entry, saved
+
+
+def representation(resolved: dict[str, Any], rid: str, version: int,
+                   last_updated: datetime | None) -> dict[str, Any]:
+    """The resource as the server holds it (FHIR http.html create/update): the adapter id,
+    ``meta.versionId`` and ``meta.lastUpdated``, references rewritten to adapter ids."""
+    meta = dict(resolved.get("meta") or {})
+    meta["versionId"] = str(version)
+    if last_updated is not None:
+        meta["lastUpdated"] = last_updated.isoformat()
+    rest = {k: v for k, v in resolved.items() if k not in ("resourceType", "id", "meta")}
+    return {"resourceType": resolved.get("resourceType"), "id": rid, "meta": meta, **rest}
 
 
 def patient_key(ctx: Context, reference: dict[str, Any] | None) -> str | None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fhir_adapter.errors import AdapterError, ProfileError, UnusableInput, Where
+from fhir_adapter.errors import AdapterError, ConfigError, ProfileError, UnusableInput, Where
 from fhir_adapter.fhir import (
     BundleEntry,
     ConditionalReference,
@@ -17,8 +17,8 @@ from fhir_adapter.fhir import (
     read_path,
     rewrite_references,
 )
-from fhir_adapter.mapping import Mapper, SiteCodeMaps
-from fhir_adapter.paths import mappings_dir
+from fhir_adapter.mapping import Mapper
+from fhir_adapter.pipeline import audit
 from fhir_adapter.pipeline.handlers import Context, handle
 from fhir_adapter.pipeline.outcomes import BundleOutcome, EntryOutcome, LoadSummary
 from fhir_adapter.pipeline.requests import (
@@ -29,11 +29,20 @@ from fhir_adapter.pipeline.requests import (
     stable_targets,
     targets_of,
 )
+from fhir_adapter.pipeline.results_access import ResultsAccess  # results side
+from fhir_adapter.pipeline.results_flow import configured_key  # results side
+from fhir_adapter.pipeline.validating import (
+    check_document,
+    enrolled_patients,
+    load_mapper,
+    make_validator,
+    requests_of,
+    validation_outcome,
+)
 from fhir_adapter.settings import Settings
 from fhir_adapter.store import Store, Unit
-from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
+from fhir_adapter.trial.definitions import StudyDefinition
 from fhir_adapter.trial.model import ParticipantRecord
-from fhir_adapter.validation import Validator
 
 __all__ = ["Pipeline"]
 
@@ -44,7 +53,7 @@ Shared = tuple[dict[str, str], dict[str, str]]
 _PER_ENTRY = frozenset({"batch", "collection"})
 
 
-class Pipeline:
+class Pipeline(ResultsAccess):
     """Parse, validate, enrollment gate, map, persist; then recompute the touched participants."""
 
     def __init__(self, store: Store, mapper: Mapper, study: StudyDefinition,
@@ -57,12 +66,11 @@ class Pipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Pipeline:
-        folder = settings.mappings_dir or mappings_dir()
-        study = StudyDefinition.from_file(settings.study_file or folder / "study.toml")
-        catalogue = AnalyteCatalogue.from_file(folder / "analytes.toml")
-        mapper = Mapper(catalogue, study, SiteCodeMaps.load(folder))
+        mapper = load_mapper(settings)
         store = Store.open(settings.db_url(), clock=clock)
-        return cls(store, mapper, study, _validator(mapper))
+        pipeline = cls(store, mapper, mapper.study, make_validator(mapper))
+        pipeline.pseudonym_key = configured_key(settings)  # results side
+        return pipeline
 
     # -- ways in -------------------------------------------------------------------------------
     def ingest_paths(self, paths: Iterable[Path | str], *, sender: str = "cli",
@@ -84,15 +92,21 @@ class Pipeline:
         """A transaction (all or nothing: raises the first failing entry's error), or a batch
         or collection (each entry alone). Entries are answered in request order."""
         kind = bundle.get("type")
-        if kind not in ("transaction", *_PER_ENTRY):
-            raise UnusableInput(f"Bundle.type {kind!r} cannot be processed",
-                                where=Where(source, None, "Bundle.type"))
-        requests = list(_requests(bundle_entries(bundle, file=source)))
-        if kind == "transaction":
-            entries = self._transaction(requests, sender, source)
-        else:
-            entries = self._each(requests, sender, source)
-        return BundleOutcome(str(kind), entries, prefer)
+        action = str(kind or "bundle")
+        try:
+            if kind not in ("transaction", *_PER_ENTRY):
+                raise UnusableInput(f"Bundle.type {kind!r} cannot be processed",
+                                    where=Where(source, None, "Bundle.type"))
+            requests = list(_requests(bundle_entries(bundle, file=source)))
+            if kind == "transaction":
+                entries = self._transaction(requests, sender, source, action=action)
+            else:
+                entries = self._each(requests, sender, source)
+                audit.record(self.store, sender, action, entries)
+        except AdapterError as exc:
+            audit.record_failure(self.store, sender, action, exc)
+            raise
+        return BundleOutcome(action, entries, prefer)
 
     def process_resource(self, resource: dict[str, Any], *, sender: str, method: str = "POST",
                          id: str | None = None, conditional: str | None = None,
@@ -101,7 +115,12 @@ class Pipeline:
         rtype = str(resource.get("resourceType", ""))
         url = f"{rtype}?{conditional}" if conditional else f"{rtype}/{id}" if id else rtype
         request = Request(0, method.upper(), rtype, resource, url=url)
-        entry = self._transaction([request], sender, None)[0]
+        action = "update" if request.method == "PUT" else "create"
+        try:
+            entry = self._transaction([request], sender, None, action=action)[0]
+        except AdapterError as exc:
+            audit.record_failure(self.store, sender, action, exc)
+            raise
         if prefer != "representation":
             entry.resource = None
         return entry
@@ -114,6 +133,22 @@ class Pipeline:
     def records(self, subjects: Iterable[str] | None = None) -> list[ParticipantRecord]:
         with self.store.read() as unit:
             return unit.records(subjects)
+
+    def validate(self, document: dict[str, Any], *, resource_type: str | None = None,
+                 profile: str | None = None) -> dict[str, Any]:
+        """``$validate``: the OperationOutcome of a resource or of a Bundle (entry by entry);
+        nothing is stored. Raises UnusableInput only for what is not FHIR at all."""
+        if self.validator is None:
+            raise ConfigError("validation is not available: fhir_adapter.validation is missing")
+        check_document(document, resource_type)
+        enrolled = self._enrolled(requests_of(document), None)
+        return validation_outcome(
+            self.validator, document, resource_type=resource_type, profile=profile,
+            enrolled=enrolled if document["resourceType"] == "Bundle" else bool(enrolled))
+
+    def audit_records(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest audit rows, newest first: sender, at, action, resources, outcome."""
+        return audit.records(self.store, limit)
 
     # -- the steps -----------------------------------------------------------------------------
     def _ingest_file(self, path: Path, sender: str, summary: LoadSummary) -> None:
@@ -132,17 +167,23 @@ class Pipeline:
                 if entry.error is not None:
                     summary.errors.append(entry.error)
             return
-        requests = _requests(opened)
-        for request in requests:
-            entry = self._each([request], sender, str(path))[0]
-            summary.add(entry)
-            if entry.error is not None:
-                summary.errors.append(entry.error)
+        done: list[EntryOutcome] = []
+        try:
+            for request in _requests(opened):
+                entry = self._each([request], sender, str(path))[0]
+                done.append(entry)
+                summary.add(entry)
+                if entry.error is not None:
+                    summary.errors.append(entry.error)
+        finally:
+            audit.record(self.store, sender, "ingest", done)
 
     def _transaction(self, requests: list[Request], sender: str, file: str | None,
-                     shared: Shared = ({}, {})) -> list[EntryOutcome]:
+                     shared: Shared = ({}, {}), *, action: str | None = None) -> list[EntryOutcome]:
+        """One database transaction; with ``action`` its audit row is written in it too."""
+        enrolled = self._enrolled(requests, sender)
         for request in requests:
-            self._check(request, file)
+            self._check(request, file, request.index in enrolled)
         answers: dict[int, EntryOutcome] = {}
         with self.store.transaction() as unit:
             ctx = self._context(unit, sender, file, requests, shared)
@@ -150,6 +191,9 @@ class Pipeline:
                 answers[request.index] = self._handle(ctx, request)
             subjects = set().union(*(a.subjects for a in answers.values()))
             self._after_change(unit, subjects)
+            if action is not None:
+                audit.write(unit, sender, action, [answers[r.index] for r in requests],
+                            200 if action == "transaction" else answers[requests[0].index].status)
         return [answers[r.index] for r in requests]
 
     def _each(self, requests: list[Request], sender: str, file: str | None) -> list[EntryOutcome]:
@@ -165,6 +209,7 @@ class Pipeline:
         for request in processing_order(requests):
             try:
                 answers[request.index] = self._transaction([request], sender, file, shared)[0]
+                shared[0].update(targets_of([request])[0])  # the id it got, if a race moved it
             except AdapterError as exc:
                 exc.located(file=file, entry=request.index)
                 answers[request.index] = EntryOutcome(
@@ -172,8 +217,9 @@ class Pipeline:
                     error=exc, outcome=error_outcome(exc))
         return [answers[r.index] for r in requests]
 
-    def _check(self, request: Request, file: str | None) -> None:
-        """Parse (base R4), then validate (profiles): an invalid resource is refused first."""
+    def _check(self, request: Request, file: str | None, enrolled: bool = False) -> None:
+        """Parse (base R4), then validate (profiles): an invalid resource is refused first,
+        before the enrollment gate; ``enrolled``: the Patient of a participant (trial-patient)."""
         if request.method in ("DELETE", "GET", "HEAD", "PATCH"):
             raise UnusableInput(f"{request.method} entries are not supported",
                                 where=request.where(file, "Bundle.entry.request.method"))
@@ -184,18 +230,25 @@ class Pipeline:
             parse_resource(request.resource, base=base, where=request.where(file))
         except AdapterError as exc:
             raise exc.located(file=file, entry=request.index) from None
-        self._validate(request, file)
+        self._validate(request, file, enrolled)
 
-    def _validate(self, request: Request, file: str | None) -> None:
+    def _validate(self, request: Request, file: str | None, enrolled: bool = False) -> None:
         """The one call site of the profile validator."""
         if self.validator is None or request.resource is None:
             return
-        issues = self.validator.validate(request.resource)
+        issues = self.validator.validate(request.resource, enrolled=enrolled)
         errors = [i for i in issues if i.severity in ("error", "fatal")]
         if errors:
             first = errors[0]
             raise ProfileError(first.diagnostics, issues=errors,
                                where=request.where(file, first.expression))
+
+    def _enrolled(self, requests: list[Request], sender: str | None) -> set[int]:
+        """Indices of the Patient requests of an enrolled participant (read before writing)."""
+        if not any(r.resource_type == "Patient" for r in requests):
+            return set()
+        with self.store.read() as unit:
+            return enrolled_patients(unit, requests, self.mapper, sender)
 
     def _context(self, unit: Unit, sender: str, file: str | None, requests: list[Request],
                  shared: Shared) -> Context:
@@ -223,6 +276,7 @@ class Pipeline:
     def _after_change(self, unit: Unit, subjects: set[str]) -> None:
         """Recompute the endpoints of these participants only (inside the same transaction)."""
         self.touched |= subjects
+        self.results_flow.recompute(unit, subjects)  # results side
 
 
 def _conditional(ctx: Context, query: ConditionalReference) -> str:
@@ -258,13 +312,3 @@ def _requests(entries: Iterable[BundleEntry]) -> Iterator[Request]:
         yield Request(e.index, method, rtype, resource, e.full_url, e.request_url,
                       e.if_none_exist)
 
-
-def _validator(mapper: Mapper) -> Validator:
-    """The profile validator, told about the site code maps so that local codes are analytes."""
-
-    def resolve(system: str, code: str) -> tuple[str, frozenset[str]] | None:
-        site = mapper.site_maps.lookup(system, code)
-        hit = mapper.catalogue.lookup(site.target_system, site.target_code) if site else None
-        return (hit[0].key, frozenset(hit[1].units)) if hit else None
-
-    return Validator(catalogue=mapper.catalogue, study=mapper.study, code_resolver=resolve)

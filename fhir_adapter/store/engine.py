@@ -29,10 +29,21 @@ def make_engine(url: str) -> Engine:
         raise ConfigError(f"database URL {url!r} is not a database URL") from exc
     try:
         if parsed.get_backend_name() == "sqlite":
+            _make_folder(parsed.database)
             return _sqlite_engine(url)
         return create_engine(url, pool_pre_ping=True, json_serializer=_dumps)
     except (NoSuchModuleError, ArgumentError) as exc:
         raise ConfigError(f"database URL {url!r}: {exc}") from exc
+
+
+def _make_folder(database: str | None) -> None:
+    """A SQLite file may be named in a folder that does not exist yet: create the folder."""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        try:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the folder of the database {database}: "
+                              f"{exc.strerror or exc}") from exc
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -48,6 +48,7 @@ class SaveOutcome:
     created: bool
     changed: bool
     previous: StoredResource | None = None
+    last_updated: datetime | None = None  # of the version now current
 
     @property
     def key(self) -> str:
@@ -117,7 +118,8 @@ class ResourceRepository(UnitBase):
             if existing is None:
                 if self._try_create(resource_type, keys, content, sender, content_hash,
                                     new_id, status, at):
-                    return SaveOutcome(new_id, resource_type, 1, created=True, changed=True)
+                    return SaveOutcome(new_id, resource_type, 1, created=True, changed=True,
+                                       last_updated=at)
                 continue  # another writer created it meanwhile: now it is an update
             if existing.type != resource_type:
                 raise ConflictError(
@@ -152,7 +154,8 @@ class ResourceRepository(UnitBase):
     ) -> SaveOutcome | None:
         self._add_keys(existing.id, keys)
         if existing.content_hash == digest:
-            return SaveOutcome(existing.id, existing.type, existing.version, False, False)
+            return SaveOutcome(existing.id, existing.type, existing.version, False, False,
+                               last_updated=existing.last_updated)
         version = existing.version + 1
         result = self.conn.execute(
             update(resource)
@@ -163,7 +166,8 @@ class ResourceRepository(UnitBase):
         if result.rowcount != 1:
             return None  # someone else added a version first: read again
         self._insert_version(existing.id, version, sender, at, content)
-        return SaveOutcome(existing.id, existing.type, version, False, True, previous=existing)
+        return SaveOutcome(existing.id, existing.type, version, False, True, previous=existing,
+                           last_updated=at)
 
     def _insert_version(
         self, resource_id: str, version: int, sender: str, at: datetime, content: dict[str, Any]
@@ -197,7 +201,7 @@ class ResourceRepository(UnitBase):
 
     def count_by_type(self) -> dict[str, int]:
         rows = self.conn.execute(select(resource.c.type, func.count()).group_by(resource.c.type))
-        return {t: n for t, n in rows.tuples()}
+        return {str(t): int(n) for t, n in rows}
 
 
 def _stored(row: Any) -> StoredResource:

@@ -26,7 +26,7 @@ from fhir_adapter.store.tokens import TokenFile
 
 __all__ = [
     "FHIR_JSON", "SYNTHEA", "Live", "free_port", "make_settings", "make_tokens", "serve_in_thread",
-    "serve_workers", "start", "synthea_files",
+    "sample_files", "serve_workers", "start", "synthea_files",
 ]
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -137,6 +137,13 @@ def start(settings: Settings, tokens: dict[str, str]) -> Iterator[Live]:
     pipeline = Pipeline.from_settings(settings)
     with serve_in_thread(create_app(settings, pipeline)) as base:
         yield Live(base, pipeline, settings, tokens["ehr"], tokens["research"], tokens["other_ehr"])
+
+
+def sample_files() -> list[Path]:
+    """The sample participants' Bundles (FHIR only: the folder also holds the generator's plan)."""
+    from fhir_adapter.paths import sample_bundles_dir
+
+    return sorted(p for p in sample_bundles_dir().glob("*.json") if p.name != "plan.json")
 
 
 def synthea_files() -> list[Path]:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pytest
 from api_bundles import HOSPITAL, creatinine, patient, transaction
-from api_harness import Live
+from api_harness import Live, sample_files
 from fhirclient import client as smart_client
 from fhirclient.models.capabilitystatement import CapabilityStatement
 from fhirclient.models.observation import Observation
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import AuthorizationError, ForbiddenError
-
-from fhir_adapter.paths import sample_bundles_dir
 
 
 def _smart(live: Live, token: str) -> smart_client.FHIRClient:
@@ -36,7 +34,7 @@ def test_fhirpy_create_transaction_and_search(live: Live) -> None:
     with pytest.raises(AuthorizationError):
         SyncFHIRClient(live.base).resources("Observation").fetch()
 
-    live.pipeline.ingest_paths([sample_bundles_dir()])
+    live.pipeline.ingest_paths(sample_files())
     research = SyncFHIRClient(live.base, authorization=f"Bearer {live.research}")
     found = research.resources("Observation").search(code="2160-0").fetch()
     assert found and all(o["resourceType"] == "Observation" for o in found)
@@ -55,10 +53,10 @@ def test_fhirclient_capability_and_read(live: Live) -> None:
     assert {"create", "update"} <= {i.code for i in types["Observation"].interaction}
     assert {i.code for i in rest.interaction} == {"transaction", "batch"}
     assert "system/*.rs" in rest.security.description
-    operations = {o.name for o in types["ResearchStudy"].operation}
-    assert {"validate", "endpoint-results"} <= operations
+    assert {o.name for o in types["ResearchStudy"].operation} == {"endpoint-results"}
+    assert {o.name for o in types["Observation"].operation} == {"validate"}
 
-    live.pipeline.ingest_paths([sample_bundles_dir()])
+    live.pipeline.ingest_paths(sample_files())
     smart = _smart(live, live.research)
     bundle = smart.server.request_json("Observation?code=2160-0")
     first = bundle["entry"][0]["resource"]

@@ -12,9 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from api_harness import FHIR_JSON, Live, make_settings, make_tokens, start
-
-from fhir_adapter.paths import sample_bundles_dir
+from api_harness import FHIR_JSON, Live, make_settings, make_tokens, sample_files, start
 
 BASE = "https://fhir-adapter.org/fhir"
 
@@ -25,7 +23,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Live, set
     tmp = tmp_path_factory.mktemp("results")
     settings = make_settings(tmp)
     for live in start(settings, make_tokens(settings.tokens_file)):
-        summary = live.pipeline.ingest_paths([sample_bundles_dir()])
+        summary = live.pipeline.ingest_paths(sample_files())
         assert not summary.errors, [e.line() for e in summary.errors]
         yield live, _hospital_strings()
 
@@ -33,7 +31,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Live, set
 def _hospital_strings() -> set[str]:
     """Identifier values, names, birth dates and resource ids of the hospital-side samples."""
     found: set[str] = set()
-    for path in sorted(sample_bundles_dir().glob("p*.json")):
+    for path in sample_files():
         for entry in json.loads(path.read_bytes()).get("entry", []):
             resource = entry.get("resource") or {}
             if resource.get("id"):

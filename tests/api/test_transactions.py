@@ -197,3 +197,39 @@ def test_create_then_update_with_prefer(live: Live, prefer: str) -> None:
         assert created.json()["id"] == location.split("/")[-3]
     else:
         assert created.json()["resourceType"] == "OperationOutcome"
+
+
+def test_second_subject_code_for_an_enrolled_patient_is_409(live: Live) -> None:
+    """One patient cannot become two participants: a conflict, and nothing changes."""
+    live.pipeline.enroll(HOSPITAL, "MRN-9", "FSGS-080")
+    subject = {
+        "resourceType": "ResearchSubject",
+        "status": "on-study",
+        "identifier": [{"system": "urn:oid:1.2.3.4.5.8", "value": "FSGS-081"}],
+        "study": {"reference":
+                  "ResearchStudy?identifier=https://clinicaltrials.gov|NCT02382874"},
+        "individual": {"reference": f"Patient?identifier={HOSPITAL}|MRN-9"},
+    }
+    with live.client(live.ehr) as client:
+        created = client.post("/Patient", json=patient("MRN-9"), headers=JSON_HEADERS)
+        assert created.status_code == 201
+        before = _counts(live)
+        response = client.post("/ResearchSubject", json=subject, headers=JSON_HEADERS)
+    assert response.status_code == 409, response.text[:300]
+    issue = response.json()["issue"][0]
+    assert issue["code"] == "conflict" and "FSGS-080" in issue["diagnostics"]
+    assert _counts(live) == before
+    assert [r.participant.subject for r in live.pipeline.records()] == ["FSGS-080"]
+
+
+def test_one_resource_twice_in_a_transaction_fails_it(live: Live) -> None:
+    """FHIR: entries whose identities overlap fail the transaction (here: the same identifier)."""
+    live.pipeline.enroll(HOSPITAL, "MRN-11", "FSGS-083")
+    twice = transaction(patient("MRN-11"),
+                        creatinine("{ref:0}", 0.5, "2024-01-01", ident="DUP"),
+                        creatinine("{ref:0}", 0.6, "2024-01-02", ident="DUP"))
+    with live.client(live.ehr) as client:
+        response = client.post("", json=twice, headers=JSON_HEADERS)
+    assert response.status_code in (400, 409), response.text[:300]
+    assert response.json()["issue"][0]["expression"][0].startswith("Bundle.entry[2]")
+    assert _counts(live) == {}

@@ -3,9 +3,10 @@
 It follows the FHIR R4 rules the push relies on: a ``transaction`` is all or nothing; a
 conditional ``PUT Type?identifier=s|v`` updates the one match, creates when none, answers 412
 for several; ``urn:uuid`` fullUrls and conditional references are resolved; every write makes a
-new version (``meta.versionId``), kept in a history. Search by ``identifier`` and the history
-answer what the tests check. Faults are planned per POST (``plan``): an HTTP status, a connection
-dropped mid-answer after the commit, or a stall until the test releases it.
+new version (``meta.versionId``), kept in a history, unless it changes nothing. Search by
+``identifier`` and the history answer what the tests check. Faults are planned per POST
+(``plan``): an HTTP status, a connection dropped mid-answer after the commit, or a stall until
+the test releases it.
 """
 
 from __future__ import annotations
@@ -157,14 +158,25 @@ class FhirTestServer:
             if why:
                 raise Refusal(422, "processing", why, f"Bundle.entry[{index}].resource")
         history = staged.versions.setdefault(target, [])
-        version = len(history) + 1
         resource["id"] = target.split("/")[1]
+        if history and _content(history[-1]) == _content(resource):
+            # an update that changes nothing makes no new version (as common servers do)
+            current = len(history)
+            return {"response": {"status": "200 OK",
+                                 "location": f"{target}/_history/{current}",
+                                 "etag": f'W/"{current}"'}}
+        version = len(history) + 1
         resource["meta"] = {"versionId": str(version),
                             "lastUpdated": datetime.now(UTC).isoformat()}
         history.append(resource)
         return {"response": {"status": "201 Created" if version == 1 else "200 OK",
                              "location": f"{target}/_history/{version}",
                              "etag": f'W/"{version}"'}}
+
+
+def _content(resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource without its version metadata, to tell a no-op update."""
+    return {k: v for k, v in resource.items() if k != "meta"}
 
 
 def _resolve(value: Any, urns: dict[Any, str], staged: _Store, index: int) -> Any:

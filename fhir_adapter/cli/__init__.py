@@ -1,0 +1,9 @@
+"""The command line: ``fhir-adapter ingest | enroll | participants | demo | validate | results |
+push | outbox | serve | token``."""
+
+from __future__ import annotations
+
+from fhir_adapter.cli import load, publish, server  # noqa: F401  (they register the commands)
+from fhir_adapter.cli.base import app, main
+
+__all__ = ["app", "main"]

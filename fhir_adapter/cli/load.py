@@ -1,0 +1,113 @@
+"""Commands that load data: ``ingest``, ``enroll``, ``participants`` and the ``demo``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fhir_adapter.cli.base import Exit, app, err, ingest_files, open_pipeline, out
+from fhir_adapter.cli.tables import endpoint_tables, participants_table, summary_table
+from fhir_adapter.errors import ConfigError, UnusableInput
+from fhir_adapter.paths import sample_bundles_dir
+from fhir_adapter.pipeline import LoadSummary, Pipeline
+from fhir_adapter.settings import Settings
+from fhir_adapter.trial.endpoints import compute
+from fhir_adapter.trial.model import ParticipantEndpoints
+
+__all__ = ["DEMO_DATABASE", "RESULTS_FILE", "demo", "enroll", "ingest", "participants",
+           "sample_files"]
+
+DEMO_DATABASE = "fhir-adapter-demo.db"
+RESULTS_FILE = "results.json"
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Bundles, NDJSON files, folders")],
+    sender: Annotated[str, typer.Option(help="Sender name the identities are kept under")] = "",
+) -> None:
+    """Load FHIR Bundles or NDJSON files from disk, as the server would."""
+    settings = Settings()
+    pipeline = open_pipeline(settings)
+    summary = ingest_files(pipeline, paths, sender or settings.sender)
+    print_summary(summary)
+    if summary.exit_code:
+        raise Exit(summary.exit_code)
+
+
+@app.command()
+def enroll(
+    identifier: Annotated[str, typer.Option(help="The Patient's identifier, SYSTEM|VALUE")],
+    subject: Annotated[str, typer.Option(help="The subject code in the trial")],
+) -> None:
+    """Enroll a patient (by identifier) with a subject code, before or after their data."""
+    system, sep, value = identifier.partition("|")
+    if not sep or not value:
+        raise UnusableInput(f"--identifier {identifier!r} is not SYSTEM|VALUE")
+    open_pipeline().enroll(system, value, subject)
+    out.print(f"enrolled {system}|{value} as {subject}", markup=False)
+
+
+@app.command()
+def participants() -> None:
+    """The participants: age and Day 0, latest value per analyte, visits."""
+    pipeline = open_pipeline()
+    out.print(participants_table(pipeline, pipeline.records()))
+
+
+@app.command()
+def demo(
+    database: Annotated[Path, typer.Option(help="SQLite file, recreated")] = Path(DEMO_DATABASE),
+) -> None:
+    """The main job on a fresh embedded database: load the sample bundles, print the
+    participants and their endpoints, write the result Bundle to results.json."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    pipeline = open_pipeline(Settings(database_url=f"sqlite:///{database.resolve()}"))
+    summary = ingest_files(pipeline, sample_files(), "cli")
+    print_summary(summary)
+    out.print(participants_table(pipeline, pipeline.records()))
+    for table in endpoint_tables(endpoints_of(pipeline)):
+        out.print(table)
+    if not hasattr(pipeline, "result_bundle"):
+        raise ConfigError("this build of fhir-adapter lacks Pipeline.result_bundle: "
+                          f"{RESULTS_FILE} not written")
+    target = Path(RESULTS_FILE).resolve()
+    bundle = pipeline.result_bundle()
+    target.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    out.print(f"result Bundle ({len(bundle.get('entry') or [])} resources) written to {target}",
+              markup=False, soft_wrap=True)
+    if summary.exit_code:
+        raise Exit(summary.exit_code)
+
+
+def endpoints_of(pipeline: Pipeline) -> list[ParticipantEndpoints]:
+    """Every participant's endpoints, as the results side computes them."""
+    computed = getattr(pipeline, "endpoints", None)
+    if callable(computed):
+        return list(computed())
+    catalogue = pipeline.mapper.catalogue
+    return [compute(record, pipeline.study, catalogue) for record in pipeline.records()]
+
+
+def sample_files() -> list[Path]:
+    """The sample bundles, in the order their plan lists them (else sorted, plan.json left out)."""
+    folder = sample_bundles_dir()
+    plan = folder / "plan.json"
+    if plan.is_file():
+        names = json.loads(plan.read_text(encoding="utf-8")).get("files", [])
+        if names:
+            return [folder / name for name in names]
+    files = sorted(p for p in folder.glob("*.json") if p.name != "plan.json")
+    if not files:
+        raise UnusableInput(f"no sample bundles found in {folder}")
+    return files
+
+
+def print_summary(summary: LoadSummary) -> None:
+    for error in summary.errors:
+        err.print(f"error: {error.line()}", markup=False, soft_wrap=True)
+    out.print(summary_table(summary))

@@ -1,0 +1,197 @@
+"""Endpoint results kept current: recomputed with the data change, then published as FHIR."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fhir_adapter.errors import ConfigError
+from fhir_adapter.results import BundleForm, ResultBuilder, ResultResource, content_hash
+from fhir_adapter.store import ResultRow, Store, Unit
+from fhir_adapter.store.published import source_documents
+from fhir_adapter.store.secrets import PSEUDONYM_KEY, read_secret, secret
+from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
+from fhir_adapter.trial.endpoints import compute, summarize
+from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantRecord
+
+__all__ = ["RecomputeReport", "ResultsFlow", "configured_key"]
+
+WITHDRAWN = "entered-in-error"
+PARTICIPANT_ENDPOINT = "participant-endpoint"
+_MIN_KEY_BYTES = 16
+
+
+def configured_key(settings: object) -> bytes | None:
+    """The pseudonym key of the settings (``FHIR_ADAPTER_PSEUDONYM_KEY``), when one is set."""
+    raw = getattr(settings, "pseudonym_key", None)
+    if raw is None or raw == "":
+        return None
+    if hasattr(raw, "get_secret_value"):
+        raw = raw.get_secret_value()
+    key = raw if isinstance(raw, bytes) else str(raw).encode("utf-8")
+    if len(key) < _MIN_KEY_BYTES:
+        raise ConfigError(f"FHIR_ADAPTER_PSEUDONYM_KEY must have at least {_MIN_KEY_BYTES} "
+                          f"bytes; it has {len(key)}")
+    return key
+
+
+@dataclass
+class RecomputeReport:
+    """What one recomputation did, by result key."""
+
+    created: list[str] = field(default_factory=list)
+    amended: list[str] = field(default_factory=list)
+    withdrawn: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> list[str]:
+        return [*self.created, *self.amended, *self.withdrawn]
+
+
+class ResultsFlow:
+    """Keeps the ``endpoint_result`` rows equal to what the endpoints give, and publishes them.
+
+    ``recompute`` runs inside the unit of work that changed the data: new results are stored
+    ``final`` (version 1), changed ones ``amended``, those no longer produced
+    ``entered-in-error`` (each a new version, queued in the outbox in the same transaction);
+    unchanged ones are not written at all."""
+
+    def __init__(self, store: Store, study: StudyDefinition, catalogue: AnalyteCatalogue, *,
+                 pseudonym_key: bytes | None = None) -> None:
+        self.store = store
+        self.study = study
+        self.catalogue = catalogue
+        self._key = pseudonym_key
+
+    # -- the key ---------------------------------------------------------------------------
+    def _key_in(self, unit: Unit) -> bytes:
+        """The key, made in ``unit`` on first use (kept in memory once it is committed)."""
+        if self._key is not None:
+            return self._key
+        key, created = secret(unit, PSEUDONYM_KEY)
+        if not created:
+            self._key = key
+        return key
+
+    def key(self) -> bytes:
+        """The key, outside any open unit of work."""
+        if self._key is None:
+            with self.store.read() as unit:
+                found = read_secret(unit, PSEUDONYM_KEY)
+            if found is None:
+                with self.store.transaction() as unit:
+                    found, _ = secret(unit, PSEUDONYM_KEY)
+            self._key = found
+        return self._key
+
+    def builder(self, key: bytes) -> ResultBuilder:
+        return ResultBuilder(self.study, self.catalogue, pseudonym_key=key,
+                             clock=self.store.clock)
+
+    # -- recomputation ---------------------------------------------------------------------
+    def recompute(self, unit: Unit, subjects: Iterable[str]) -> RecomputeReport:
+        """Bring the results of these participants (only) up to date, inside ``unit``."""
+        report = RecomputeReport()
+        wanted = sorted(set(subjects))
+        if not wanted:
+            return report
+        builder = self.builder(self._key_in(unit))
+        records = {r.participant.subject: r for r in unit.records(wanted)}
+        for subject in wanted:
+            record = records.get(subject)
+            produced = builder.endpoint_resources(self.endpoints_of(record)) if record else []
+            stored = {row.key: row for row in unit.results(subject=subject)}
+            _store_results(unit, subject, produced, stored, report)
+        return report
+
+    def recompute_all(self) -> RecomputeReport:
+        """Every participant, in one transaction (after a change of the study definition)."""
+        with self.store.transaction() as unit:
+            subjects = {p.subject for p in unit.participants()}
+            subjects |= {r.subject for r in unit.results()}
+            return self.recompute(unit, subjects)
+
+    def endpoints_of(self, record: ParticipantRecord) -> ParticipantEndpoints:
+        return compute(record, self.study, self.catalogue)
+
+    def endpoints(self) -> list[ParticipantEndpoints]:
+        """The endpoints of every participant, from the stored data."""
+        with self.store.read() as unit:
+            records = unit.records()
+        return [self.endpoints_of(r) for r in records]
+
+    # -- publishing ------------------------------------------------------------------------
+    def bundle(self, *, since: datetime | None = None, form: BundleForm = "collection",
+               keys: Sequence[str] | None = None) -> dict[str, Any]:
+        """The result Bundle: everything (withdrawn results as entered-in-error), what changed
+        after ``since``, or (``keys``) the current version of those results and what they need."""
+        builder = self.builder(self.key())
+        with self.store.read() as unit:
+            rows = [_resource(r) for r in unit.results()]
+            people = unit.participants()
+            records = unit.records()
+            chosen = rows if keys is None else _with_dependencies(rows, keys)
+            if since is not None:
+                chosen = [r for r in chosen if r.last_updated is None or r.last_updated > since]
+            subjects = {r.subject for r in chosen}
+            sources = source_documents(unit, subjects)
+        if keys is not None:
+            people = [p for p in people if p.subject in subjects]
+            rows = chosen
+        summary = summarize([self.endpoints_of(r) for r in records])
+        return builder.bundle(
+            rows, participants=[p.as_participant() for p in people], sources=sources,
+            summary=summary, subject_status={p.subject: p.status for p in people},
+            form=form, since=since,
+        )
+
+    def csv(self) -> str:
+        """The tidy table, one row per participant x analyte x visit."""
+        builder = self.builder(self.key())
+        with self.store.read() as unit:
+            records = unit.records()
+        return builder.to_csv([self.endpoints_of(r) for r in records], records=records)
+
+
+def _store_results(unit: Unit, subject: str, produced: list[ResultResource],
+                   stored: dict[str, ResultRow], report: RecomputeReport) -> None:
+    for result in produced:
+        digest = content_hash(result.resource)
+        old = stored.pop(result.key, None)
+        if old is not None and old.content_hash == digest and old.status != WITHDRAWN:
+            report.unchanged += 1
+            continue
+        status = "final" if old is None else "amended"
+        unit.put_result(result.key, kind=result.kind, subject=subject, status=status,
+                        resource=result.resource, content_hash=digest, enqueue=True)
+        (report.created if old is None else report.amended).append(result.key)
+    for old in stored.values():
+        if old.status == WITHDRAWN:
+            continue
+        unit.put_result(old.key, kind=old.kind, subject=subject, status=WITHDRAWN,
+                        resource=old.resource, content_hash=old.content_hash, enqueue=True)
+        report.withdrawn.append(old.key)
+
+
+def _resource(row: ResultRow) -> ResultResource:
+    return ResultResource(row.key, row.kind, row.subject, row.resource, row.status,
+                          row.last_updated)
+
+
+def _with_dependencies(rows: list[ResultResource], keys: Sequence[str]) -> list[ResultResource]:
+    """The results named by ``keys`` (unknown keys skipped), plus the visit-level results a
+    chosen participant-level one derives from."""
+    by_key = {r.key: r for r in rows}
+    by_id = {str(r.resource.get("id")): r for r in rows}
+    chosen = {k: by_key[k] for k in dict.fromkeys(keys) if k in by_key}
+    for result in list(chosen.values()):
+        if result.kind != PARTICIPANT_ENDPOINT:
+            continue
+        for derived in result.resource.get("derivedFrom", []):
+            needed = by_id.get(str(derived.get("reference", "")).split("/")[-1])
+            if needed is not None:
+                chosen.setdefault(needed.key, needed)
+    return sorted(chosen.values(), key=lambda r: r.key)
