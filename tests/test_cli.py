@@ -11,12 +11,20 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import shared_data
 from pipeline_bundles import PRODUCT, creatinine, enrolled_bundle
 
 from fhir_adapter.store import Store
 
 EXE = Path(sys.executable).with_name("fhir-adapter")
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared_data(name: str) -> Path:
+    """A folder of the real data beside the repository, or a skip saying why it is missing."""
+    folder = SHARED_DATA / name
+    if not folder.is_dir():
+        pytest.skip(f"real data folder {folder} is absent (it lives beside the repository)")
+    return folder
 
 
 def run(*args: str, db: Path, cwd: Path) -> subprocess.CompletedProcess[str]:

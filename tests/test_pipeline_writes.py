@@ -190,3 +190,49 @@ def test_validate_refuses_what_is_not_fhir(pipeline: Pipeline) -> None:
             pipeline.validate(document)
     with pytest.raises(UnusableInput):
         pipeline.validate(patient(), resource_type="Observation")
+
+
+# -- one resource once per transaction, one patient one participant ---------------------------
+def test_a_transaction_naming_one_resource_twice_fails(pipeline: Pipeline) -> None:
+    from fhir_adapter.errors import ConflictError
+
+    bundle = enrolled_bundle(creatinine("DUP", 88.4), creatinine("DUP", 97.24))
+    with pytest.raises(ConflictError) as caught:
+        pipeline.process_bundle(bundle, sender="h1")
+    assert caught.value.where.entry == 4 and "entries 3 and 4" in caught.value.message
+    assert pipeline.store.row_counts()["resource"] == 0
+
+
+def test_a_second_subject_code_for_a_participant_is_a_conflict(pipeline: Pipeline) -> None:
+    from fhir_adapter.errors import ConflictError
+
+    pipeline.process_bundle(enrolled_bundle(), sender="h1")  # the patient is S-01
+    counts = pipeline.store.row_counts()
+    again = transaction(entry(research_subject(code="S-02"),
+                              "urn:uuid:5f0e6a52-1f53-4c44-9d4a-0c1b3c2d4e02"),
+                        entry(patient(), PATIENT_URL))
+    with pytest.raises(ConflictError) as caught:
+        pipeline.process_bundle(again, sender="h1")
+    assert "S-01" in caught.value.message and "S-02" in caught.value.message
+    after = pipeline.store.row_counts()
+    assert after.pop("audit") == counts.pop("audit") + 1 and after == counts
+    assert [r.participant.subject for r in pipeline.records()] == ["S-01"]
+
+
+def test_entered_in_error_without_a_value_withdraws_the_stored_one(pipeline: Pipeline) -> None:
+    pipeline.process_bundle(enrolled_bundle(creatinine("L1", 88.4)), sender="h1")
+    withdrawn = creatinine("L1", 88.4, status="entered-in-error", subject=SUBJECT_BY_MRN)
+    del withdrawn["valueQuantity"]
+    withdrawn["dataAbsentReason"] = {"text": "sample mislabelled"}
+    out = pipeline.process_resource(withdrawn, sender="h1", method="PUT",
+                                    conditional="identifier=https://hospital.example.org/lab|L1")
+    assert (out.state, out.version) == ("updated", 2)
+    [record] = pipeline.records()
+    [m] = record.measurements
+    assert m.status == "entered-in-error" and not m.counts
+    assert "S-01" in pipeline.touched
+    never = creatinine("L7", 88.4, status="entered-in-error", subject=SUBJECT_BY_MRN)
+    del never["valueQuantity"]
+    never["dataAbsentReason"] = {"text": "not done"}
+    first = pipeline.process_resource(never, sender="h1")  # nothing stored to withdraw
+    assert first.state == "not-kept"

@@ -172,13 +172,8 @@ def test_amended_input_gives_an_amended_result(pipeline: Pipeline, clock: Clock)
     assert published[W2_KEY]["status"] == "amended"
 
 
-NO_VALUE_GAP = pytest.mark.xfail(
-    strict=True, reason="an entered-in-error Observation without a value is answered 'not "
-    "kept' by the pipeline instead of withdrawing the stored value")
-
-
 @pytest.mark.parametrize("with_value", [pytest.param(True, id="value-kept"),
-                                        pytest.param(False, id="no-value", marks=NO_VALUE_GAP)])
+                                        pytest.param(False, id="no-value")])
 def test_entered_in_error_input_withdraws_the_result(pipeline: Pipeline, clock: Clock,
                                                      with_value: bool) -> None:
     pipeline.process_bundle(participant(1, creatinine_pair(1)), sender="h")

@@ -1,5 +1,4 @@
-"""The command line: ``fhir-adapter ingest | enroll | participants | demo | validate | results |
-push | outbox | serve | token``."""
+"""The command line ``fhir-adapter``: load, validate, report, publish and serve."""
 
 from __future__ import annotations
 

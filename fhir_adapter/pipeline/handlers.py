@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from fhir_adapter.errors import ReferenceError_
+from fhir_adapter.errors import ConflictError, ReferenceError_
 from fhir_adapter.fhir import informational, rewrite_references
 from fhir_adapter.mapping import Mapper, Unmapped
 from fhir_adapter.pipeline.outcomes import EntryOutcome
@@ -152,6 +152,7 @@ def research_subject(ctx: Context, request: Request, resolved: dict[str, Any]) -
             f"ResearchSubject.individual {facts.individual or '(missing)'} is not a known Patient",
             where=request.where(ctx.file, "ResearchSubject.individual"),
         )
+    _one_participant(ctx, request, current, facts.subject_code, pid)
     subject = (current.subject if current else None) or facts.subject_code or \
         ctx.unit.next_subject_code(ctx.study.subject_prefix)
     entry, saved = save(ctx, request, resolved, subject)
@@ -162,6 +163,22 @@ def research_subject(ctx: Context, request: Request, resolved: dict[str, Any]) -
         ctx.unit.enroll(system or "", value, subject, status=status)
     entry.subjects.add(subject)
     return entry
+
+
+def _one_participant(ctx: Context, request: Request, current: ParticipantRow | None,
+                     code: str | None, pid: str | None) -> None:
+    """One patient is one participant: a second subject code for an enrolled patient, or a
+    subject code already given to another patient, is a conflict."""
+    if current is None:
+        return
+    if code and current.subject != code:
+        raise ConflictError(
+            f"the Patient is already participant {current.subject}; this ResearchSubject "
+            f"names {code}", where=request.where(ctx.file, "ResearchSubject.identifier"))
+    if pid and current.patient_id and current.patient_id != pid:
+        raise ConflictError(
+            f"subject code {current.subject} is already another Patient's",
+            where=request.where(ctx.file, "ResearchSubject.individual"))
 
 
 def patient(ctx: Context, request: Request, resolved: dict[str, Any]) -> EntryOutcome:
@@ -219,10 +236,24 @@ def observation(ctx: Context, request: Request, resolved: dict[str, Any]) -> Ent
     specimen_key, at = _specimen(ctx, resolved.get("specimen"))
     mapped = ctx.mapper.observation(resolved, source=request.key, specimen_time=at)
     if isinstance(mapped, Unmapped):
+        if mapped.analyte is not None and request.existing is not None:
+            return _withdrawn(ctx, request, resolved, row.subject)
         return not_kept(request, "code of no analyte" if mapped.analyte is None else mapped.reason)
     entry, saved = save(ctx, request, resolved, row.subject)
     if saved.changed:
         ctx.unit.put_measurement(saved.id, row.subject, mapped, specimen_key=specimen_key)
+    return entry
+
+
+def _withdrawn(ctx: Context, request: Request, resolved: dict[str, Any],
+               subject: str) -> EntryOutcome:
+    """A stored analyte Observation updated to entered-in-error or cancelled without a value:
+    the new version is kept and the value it replaces is withdrawn (recomputed without it)."""
+    entry, saved = save(ctx, request, resolved, subject)
+    if saved.changed:
+        status = str(resolved.get("status") or "entered-in-error")
+        owner = ctx.unit.withdraw_measurement(saved.id, status)
+        entry.subjects.add(owner or subject)
     return entry
 
 

@@ -23,6 +23,7 @@ from fhir_adapter.pipeline.handlers import Context, handle
 from fhir_adapter.pipeline.outcomes import BundleOutcome, EntryOutcome, LoadSummary
 from fhir_adapter.pipeline.requests import (
     Request,
+    check_overlaps,
     plan,
     processing_order,
     resolve_conditional,
@@ -254,6 +255,7 @@ class Pipeline(ResultsAccess):
                  shared: Shared) -> Context:
         for request in requests:
             plan(unit, request, sender=sender, file=file)
+        check_overlaps(requests, file)
         targets, keys = targets_of(requests)
         return Context(unit, sender, file, self.mapper, self.study, {**shared[0], **targets}, keys,
                        {**shared[1], **stable_targets(requests)})

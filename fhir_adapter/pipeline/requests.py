@@ -6,12 +6,19 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from fhir_adapter.errors import PreconditionFailed, ReferenceError_, UnusableInput, Where
+from fhir_adapter.errors import (
+    ConflictError,
+    PreconditionFailed,
+    ReferenceError_,
+    UnusableInput,
+    Where,
+)
 from fhir_adapter.fhir import ConditionalReference, parse_conditional
 from fhir_adapter.store import StoredResource, Unit, identifier_key, identity_keys
 
 __all__ = [
     "Request",
+    "check_overlaps",
     "conditional_matches",
     "plan",
     "processing_order",
@@ -53,6 +60,8 @@ class Request:
         return Where(file, self.index, element)
 
 
+#: The types whose resources are stored (the others are answered, not kept).
+_STORED = frozenset(_TYPE_RANK) - {"ResearchStudy"}
 #: Enrollment is the gate every other entry passes: it is settled first.
 _ENROLLMENT = frozenset({"ResearchStudy", "ResearchSubject"})
 
@@ -82,6 +91,37 @@ def plan(unit: Unit, request: Request, *, sender: str, file: str | None) -> None
     if request.existing is None:
         request.existing = unit.find(request.keys)
     request.id = request.existing.id if request.existing else (request.id or uuid.uuid4().hex)
+
+
+def check_overlaps(requests: list[Request], file: str | None) -> None:
+    """FHIR transaction rule: entries whose identities overlap fail the transaction (the
+    later entry, in request order, is named). Only the types the adapter keeps count: what it
+    never stores cannot clash (Synthea's claims share a placeholder identifier)."""
+    seen: dict[str, int] = {}
+    for request in sorted(requests, key=lambda r: r.index):
+        if request.resource is None or request.matched is not None or \
+                request.resource_type not in _STORED:
+            continue
+        names = [*request.keys, *([f"@{request.key}"] if request.existing else [])]
+        for name in names:
+            first = seen.setdefault(name, request.index)
+            if first != request.index:
+                raise ConflictError(
+                    f"entries {first} and {request.index} name the same {request.resource_type} "
+                    f"({_describe(name)}): a transaction may hold a resource once",
+                    where=request.where(file, f"{request.resource_type}.identifier"
+                                        if name.startswith("ident|") else None))
+
+
+def _describe(name: str) -> str:
+    kind, _, rest = name.partition("|")
+    if kind == "ident":
+        return "identifier " + rest.split("|", 1)[1]
+    if kind == "id":
+        return "id " + rest.rsplit("|", 1)[1]
+    if kind == "uuid":
+        return "fullUrl urn:uuid:" + rest.split("|", 1)[1]
+    return name.lstrip("@")
 
 
 def _conditional(text: str, request: Request, file: str | None) -> ConditionalReference:

@@ -122,6 +122,13 @@ class ParticipantRepository(UnitBase):
     def drop_measurement(self, resource_id: str) -> None:
         self.conn.execute(delete(measurement).where(measurement.c.resource_id == resource_id))
 
+    def withdraw_measurement(self, resource_id: str, status: str) -> str | None:
+        """An Observation withdrawn without a value (entered-in-error, cancelled): its stored
+        value stays, with that status, and no longer counts. Returns its participant."""
+        self.conn.execute(update(measurement).where(measurement.c.resource_id == resource_id)
+                          .values(status=status))
+        return self.measurement_subject(resource_id)
+
     def measurement_subject(self, resource_id: str) -> str | None:
         return self.conn.execute(select(measurement.c.subject).where(
             measurement.c.resource_id == resource_id)).scalar()

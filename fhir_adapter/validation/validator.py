@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -75,9 +75,16 @@ class Validator:
         return self._resource(resource, resource_path(resource), profile, enrolled, {})
 
     def validate_bundle(
-        self, bundle: Node, *, profile: str | None = None, enrolled: bool = False
+        self,
+        bundle: Node,
+        *,
+        profile: str | None = None,
+        enrolled: bool | Collection[int] = False,
     ) -> list[tuple[int | None, Issue]]:
-        """Problems of the Bundle itself (entry None) and of each entry's resource (its index)."""
+        """Problems of the Bundle itself (entry None) and of each entry's resource (its index).
+
+        ``enrolled`` is one flag for every entry, or the indices of the entries whose Patient
+        belongs to an enrolled participant (those are held to ``trial-patient``)."""
         self._known_profile(profile)
         raw = bundle.get("entry")
         entries: list[Any] = raw if isinstance(raw, list) else []
@@ -105,7 +112,8 @@ class Validator:
             if not isinstance(resource, dict):
                 continue
             path = f"Bundle.entry[{index}].resource"
-            for issue in self._resource(resource, path, profile, enrolled, full_urls):
+            is_enrolled = enrolled if isinstance(enrolled, bool) else index in enrolled
+            for issue in self._resource(resource, path, profile, is_enrolled, full_urls):
                 found.append((index, issue))
         return found
 

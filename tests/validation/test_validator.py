@@ -302,3 +302,20 @@ def test_invariant_shortcuts_agree_with_fhirpathpy(expression: str, node: dict[s
     # choice names are resolved by the shortcut itself; the engine needs the FHIR model
     assert invariant.holds(resource, resource) is engine_holds
     assert invariant.holds(resource, resource) is invariant.holds(resource, resource)
+
+
+def test_trial_patient_applies_to_the_enrolled_entries_of_a_bundle(validator: Validator) -> None:
+    # trial-patient requires gender and birthDate; base R4 requires neither
+    bare = {"resourceType": "Patient", "identifier": [{"system": "urn:x", "value": "1"}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": f"urn:uuid:{n}0000000-0000-4000-8000-000000000000",
+                   "resource": dict(bare)} for n in (1, 2)],
+    }
+    assert validator.validate_bundle(bundle, enrolled=()) == []
+    found = validator.validate_bundle(bundle, enrolled=[1])
+    assert {index for index, _ in found} == {1}
+    assert {issue.expression for _, issue in found} == {
+        "Bundle.entry[1].resource.gender", "Bundle.entry[1].resource.birthDate"}
+    assert len(validator.validate_bundle(bundle, enrolled=True)) == 4
