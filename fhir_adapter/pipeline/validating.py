@@ -13,7 +13,7 @@ from fhir_adapter.pipeline.requests import Request
 from fhir_adapter.settings import Settings
 from fhir_adapter.store import Unit, identity_keys
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
-from fhir_adapter.validation import TRIAL_PATIENT, Validator, to_operation_outcome
+from fhir_adapter.validation import Validator, to_operation_outcome
 
 __all__ = [
     "document_issues",
@@ -125,33 +125,7 @@ def document_issues(validator: Validator, document: dict[str, Any], *,
     if document.get("resourceType") != "Bundle":
         return [(None, i) for i in validator.validate(document, profile=profile,
                                                        enrolled=bool(enrolled))]
-    pairs = validator.validate_bundle(document, profile=profile)
-    if profile is not None or not isinstance(enrolled, set):
-        return pairs
-    entries = document.get("entry") or []
-    for index in sorted(enrolled):
-        resource = entries[index].get("resource") if index < len(entries) else None
-        if not isinstance(resource, dict) or validator.profile_for(
-                resource, enrolled=True) != TRIAL_PATIENT:
-            continue
-        pairs = _merge(pairs, index, validator.validate(resource, enrolled=True))
-    return pairs
-
-
-def _merge(pairs: list[Pair], index: int, issues: list[Issue]) -> list[Pair]:
-    """Add an entry's issues (expressions from ``Patient``) under ``Bundle.entry[i].resource``."""
-    base = f"Bundle.entry[{index}].resource"
-    seen = {(i.expression, i.diagnostics) for n, i in pairs if n == index}
-    for issue in issues:
-        expression = issue.expression
-        if expression and (expression == "Patient" or expression.startswith(("Patient.",
-                                                                             "Patient["))):
-            expression = base + expression[len("Patient"):]
-        moved = Issue(issue.severity, issue.code, expression, issue.diagnostics)
-        if (moved.expression, moved.diagnostics) not in seen:
-            seen.add((moved.expression, moved.diagnostics))
-            pairs.append((index, moved))
-    return pairs
+    return validator.validate_bundle(document, profile=profile, enrolled=enrolled)
 
 
 def validation_outcome(validator: Validator, document: Any, *, resource_type: str | None,
