@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 
 from starlette.requests import Request
 
 from fhir_adapter.errors import AuthError, ConfigError, Forbidden, Issue, Where
+from fhir_adapter.settings import is_loopback
 from fhir_adapter.store.tokens import Principal, Scope, TokenFile
 
 __all__ = ["LOCAL", "authenticate", "check_bind", "is_loopback", "require"]
@@ -16,19 +16,6 @@ __all__ = ["LOCAL", "authenticate", "check_bind", "is_loopback", "require"]
 LOCAL = Principal("local", (Scope("*", frozenset("cruds")),))
 
 _ACTION_WORDS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
-
-
-def is_loopback(host: str | None) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if not host:
-        return False
-    name = host.strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def check_bind(host: str, tokens: TokenFile) -> None:

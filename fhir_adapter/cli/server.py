@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated
 
 import typer
 
 from fhir_adapter.cli.base import app, out
 from fhir_adapter.errors import ConfigError
-from fhir_adapter.settings import Settings
+from fhir_adapter.settings import Settings, is_loopback
 from fhir_adapter.store.tokens import TokenFile
 
-__all__ = ["is_loopback", "serve", "token_create", "token_list"]
+__all__ = ["serve", "token_create", "token_list"]
 
 
 @app.command()
@@ -53,12 +52,3 @@ def token_list() -> None:
     """The names of the configured tokens (the secrets are kept only hashed)."""
     for name in TokenFile(Settings().tokens_file).names():
         print(name)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import requests
 from fhir_adapter import __version__
 from fhir_adapter.errors import ConfigError, DeliveryError, Issue
 from fhir_adapter.outbound.retry import is_retryable_status, parse_retry_after
+from fhir_adapter.settings import is_loopback
 
 __all__ = [
     "FHIR_JSON",
@@ -94,7 +94,7 @@ class FhirClient:
         parts = urlsplit(base_url or "")
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"push URL {base_url!r} is not an http(s) URL of a FHIR base")
-        if parts.scheme == "http" and not _loopback(parts.hostname or ""):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ConfigError(f"push URL {base_url!r}: results leave only over https "
                               "(plain http is allowed to a loopback address only)")
         self.base_url = base_url.rstrip("/")
@@ -166,15 +166,6 @@ def _transaction_response(content: bytes, sent: int, base_url: str) -> dict[str,
         raise Transient(f"{base_url}: the transaction-response has {len(entries)} entries "
                         f"for {sent} sent")
     return answer
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _outcome(content: bytes) -> dict[str, Any] | None:
