@@ -37,6 +37,7 @@ __all__ = [
     "InvalidResource",
     "Issue",
     "NotFound",
+    "NotFhir",
     "PayloadTooLarge",
     "PreconditionFailed",
     "ProfileError",
@@ -116,6 +117,10 @@ class UnusableInput(AdapterError):
     http_status = 400
     exit_code = 2
     issue_code = "structure"
+
+
+class NotFhir(UnusableInput):
+    """JSON that is not a FHIR resource at all (not an object, or no ``resourceType``)."""
 
 
 class InvalidResource(AdapterError):

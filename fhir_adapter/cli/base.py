@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from fhir_adapter.errors import AdapterError, ConfigError
+from fhir_adapter.errors import AdapterError, ConfigError, Where
 from fhir_adapter.pipeline import LoadSummary, Pipeline
 from fhir_adapter.pipeline.orchestrator import expand_paths
 from fhir_adapter.settings import Settings
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
     except AdapterError as exc:
-        located = exc.where.file or exc.where.entry is not None or exc.where.element
+        located = exc.where != Where()
         err.print(f"error: {exc.line() if located else exc.message}", markup=False,
                   soft_wrap=True)
         sys.exit(exc.exit_code)
@@ -81,9 +81,9 @@ def needs(pipeline: Pipeline, *names: str) -> None:
 
 
 def ingest_files(pipeline: Pipeline, paths: list[Path], sender: str) -> LoadSummary:
-    files = list(expand_paths(paths))
-    with _progress(len(files)) as advance:
-        return pipeline.ingest_paths(files, sender=sender, progress=advance)
+    total = sum(1 for _ in expand_paths(paths))  # named files and what folders hold
+    with _progress(total) as advance:
+        return pipeline.ingest_paths(paths, sender=sender, progress=advance)
 
 
 @contextmanager

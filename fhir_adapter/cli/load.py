@@ -108,6 +108,8 @@ def sample_files() -> list[Path]:
 
 
 def print_summary(summary: LoadSummary) -> None:
+    for left in summary.skipped:
+        err.print(f"skipped: {left.line()}", markup=False, soft_wrap=True)
     for error in summary.errors:
         err.print(f"error: {error.line()}", markup=False, soft_wrap=True)
     out.print(summary_table(summary))

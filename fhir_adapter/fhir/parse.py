@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -79,7 +80,7 @@ def parse_resource(
         issues += _missing_primitives(cls, resource, base or resource_type, issues)
         first = issues[0]
         more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
-        located = where if where.element else Where(where.file, where.entry, first.expression)
+        located = where if where.element else replace(where, element=first.expression)
         raise StructureError(f"{first.diagnostics}{more}", where=located, issues=issues) from None
 
 

@@ -10,7 +10,7 @@ from typing import IO, Any
 
 import orjson
 
-from fhir_adapter.errors import UnusableInput, Where
+from fhir_adapter.errors import NotFhir, UnusableInput, Where
 
 __all__ = [
     "BundleEntry",
@@ -148,7 +148,7 @@ def iter_ndjson(path: Path | str, *, on_error: OnError | None = None) -> Iterato
                 line = fh.readline()
             except (OSError, EOFError) as exc:
                 raise UnusableInput(
-                    f"cannot read file ({exc})", where=Where(str(path), line_no + 1)
+                    f"cannot read file ({exc})", where=Where(str(path), line=line_no + 1)
                 ) from None
             if not line:
                 return
@@ -156,7 +156,7 @@ def iter_ndjson(path: Path | str, *, on_error: OnError | None = None) -> Iterato
             if not line.strip():
                 continue
             try:
-                resource = loads(line, where=Where(str(path), line_no))
+                resource = loads(line, where=Where(str(path), line=line_no))
             except UnusableInput as exc:
                 if on_error is None:
                     raise
@@ -167,9 +167,9 @@ def iter_ndjson(path: Path | str, *, on_error: OnError | None = None) -> Iterato
 
 def _as_resource(document: object, where: Where) -> dict[str, Any]:
     if not isinstance(document, dict):
-        raise UnusableInput("not a FHIR resource (not a JSON object)", where=where)
+        raise NotFhir("not a FHIR resource (not a JSON object)", where=where)
     if not isinstance(document.get("resourceType"), str) or not document["resourceType"]:
-        raise UnusableInput("not a FHIR resource (no resourceType)", where=where)
+        raise NotFhir("not a FHIR resource (no resourceType)", where=where)
     return document
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -130,7 +130,7 @@ def rewrite_references(
         if reference.startswith(_LOCAL_PREFIXES):
             raise ReferenceError_(
                 f"{reference} is not the fullUrl of any entry of the Bundle",
-                where=Where(where.file, where.entry, found_path),
+                where=replace(where, element=found_path),
             )
         if conditional is not None:
             parsed = parse_conditional(reference)

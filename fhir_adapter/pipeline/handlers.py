@@ -30,6 +30,7 @@ class Context:
     targets: dict[str, str] = field(default_factory=dict)
     bundle_keys: dict[str, str] = field(default_factory=dict)
     stable: dict[str, str] = field(default_factory=dict)
+    _local: set[str] | None = None  # the values of ``targets``, kept until they change
 
     def digest(self, request: Request) -> str:
         """The content hash: references to Bundle entries by those entries' identity."""
@@ -38,7 +39,9 @@ class Context:
 
     @property
     def local_keys(self) -> set[str]:
-        return set(self.targets.values())
+        if self._local is None:
+            self._local = set(self.targets.values())
+        return self._local
 
     def retarget(self, old: str, new: str) -> None:
         """Another writer created this entry's resource first (a race lost on the unique key):
@@ -47,6 +50,7 @@ class Context:
             for name, key in mapping.items():
                 if key == old:
                     mapping[name] = new
+        self._local = None
 
 
 Handler = Callable[[Context, Request, dict[str, Any]], EntryOutcome]
@@ -241,7 +245,8 @@ def observation(ctx: Context, request: Request, resolved: dict[str, Any]) -> Ent
         return not_kept(request, "code of no analyte" if mapped.analyte is None else mapped.reason)
     entry, saved = save(ctx, request, resolved, row.subject)
     if saved.changed:
-        ctx.unit.put_measurement(saved.id, row.subject, mapped, specimen_key=specimen_key)
+        ctx.unit.put_measurement(saved.id, row.subject, mapped, specimen_key=specimen_key,
+                                 replace=not saved.created)
     return entry
 
 

@@ -7,7 +7,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fhir_adapter.errors import AdapterError, ConfigError, ProfileError, UnusableInput, Where
+from fhir_adapter.errors import (
+    AdapterError,
+    ConfigError,
+    NotFhir,
+    ProfileError,
+    UnusableInput,
+    Where,
+)
 from fhir_adapter.fhir import (
     BundleEntry,
     ConditionalReference,
@@ -19,6 +26,7 @@ from fhir_adapter.fhir import (
 )
 from fhir_adapter.mapping import Mapper
 from fhir_adapter.pipeline import audit
+from fhir_adapter.pipeline.bulk import ingest_lines, keys_of
 from fhir_adapter.pipeline.handlers import Context, handle
 from fhir_adapter.pipeline.outcomes import BundleOutcome, EntryOutcome, LoadSummary
 from fhir_adapter.pipeline.requests import (
@@ -78,10 +86,16 @@ class Pipeline(ResultsAccess):
                      progress: Progress | None = None) -> LoadSummary:
         """Load every Bundle, resource or NDJSON file (directories walked, sorted)."""
         summary = LoadSummary()
-        for path in expand_paths(paths):
+        for path, walked in expand_inputs(paths):
             summary.files += 1
             try:
                 self._ingest_file(path, sender, summary)
+            except NotFhir as exc:
+                if walked and exc.where.line is None:  # a folder's stray JSON: left, said so
+                    summary.files -= 1
+                    summary.skipped.append(exc.located(file=str(path)))
+                else:
+                    summary.add_error(exc.located(file=str(path)))
             except AdapterError as exc:
                 summary.add_error(exc.located(file=str(path)))
             if progress is not None:
@@ -153,7 +167,7 @@ class Pipeline(ResultsAccess):
 
     # -- the steps -----------------------------------------------------------------------------
     def _ingest_file(self, path: Path, sender: str, summary: LoadSummary) -> None:
-        opened = read_path(path)
+        opened = read_path(path, on_error=summary.add_unreadable)
         if opened.bundle_type is not None:
             document = opened.document or {}
             try:
@@ -168,16 +182,7 @@ class Pipeline(ResultsAccess):
                 if entry.error is not None:
                     summary.errors.append(entry.error)
             return
-        done: list[EntryOutcome] = []
-        try:
-            for request in _requests(opened):
-                entry = self._each([request], sender, str(path))[0]
-                done.append(entry)
-                summary.add(entry)
-                if entry.error is not None:
-                    summary.errors.append(entry.error)
-        finally:
-            audit.record(self.store, sender, "ingest", done)
+        ingest_lines(self, _requests(opened), sender=sender, file=str(path), summary=summary)
 
     def _transaction(self, requests: list[Request], sender: str, file: str | None,
                      shared: Shared = ({}, {}), *, action: str | None = None) -> list[EntryOutcome]:
@@ -226,20 +231,33 @@ class Pipeline(ResultsAccess):
                                 where=request.where(file, "Bundle.entry.request.method"))
         if request.resource is None:
             raise UnusableInput("the entry has no resource", where=request.where(file))
-        base = request.resource_type or "Resource"
+        if self.validator is None:
+            self._parse(request, file)
+        else:
+            self._validate(request, file, enrolled)
+
+    def _parse(self, request: Request, file: str | None) -> None:
+        """Base R4 structure (StructureError listing every problem)."""
+        assert request.resource is not None
         try:
-            parse_resource(request.resource, base=base, where=request.where(file))
+            parse_resource(request.resource, base=request.resource_type or "Resource",
+                           where=request.where(file))
         except AdapterError as exc:
             raise exc.located(file=file, entry=request.index) from None
-        self._validate(request, file, enrolled)
 
     def _validate(self, request: Request, file: str | None, enrolled: bool = False) -> None:
-        """The one call site of the profile validator."""
-        if self.validator is None or request.resource is None:
-            return
-        issues = self.validator.validate(request.resource, enrolled=enrolled)
+        """The one call site of the profile validator. Its first layer is the base R4 parse,
+        so a valid resource is parsed once; a refused one is parsed again on its own, so
+        that a structural problem is answered as such (StructureError), before the profiles."""
+        assert self.validator is not None and request.resource is not None
+        try:
+            issues = self.validator.validate(request.resource, enrolled=enrolled)
+        except Exception:
+            self._parse(request, file)
+            raise
         errors = [i for i in issues if i.severity in ("error", "fatal")]
         if errors:
+            self._parse(request, file)
             first = errors[0]
             raise ProfileError(first.diagnostics, issues=errors,
                                where=request.where(file, first.expression))
@@ -253,6 +271,7 @@ class Pipeline(ResultsAccess):
 
     def _context(self, unit: Unit, sender: str, file: str | None, requests: list[Request],
                  shared: Shared) -> Context:
+        unit.prefetch(keys_of(requests, sender))  # one look-up for the whole Bundle
         for request in requests:
             plan(unit, request, sender=sender, file=file)
         check_overlaps(requests, file)
@@ -289,12 +308,19 @@ def _conditional(ctx: Context, query: ConditionalReference) -> str:
 
 def expand_paths(paths: Iterable[Path | str]) -> Iterator[Path]:
     """Files as given; directories walked, their files in sorted order."""
+    for path, _ in expand_inputs(paths):
+        yield path
+
+
+def expand_inputs(paths: Iterable[Path | str]) -> Iterator[tuple[Path, bool]]:
+    """Each file with whether it was found by walking a directory (True) or named (False)."""
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and _is_input(p))
+            for found in sorted(p for p in path.rglob("*") if p.is_file() and _is_input(p)):
+                yield found, True
         elif path.exists():
-            yield path
+            yield path, False
         else:
             raise UnusableInput("no such file or directory", where=Where(str(path)))
 

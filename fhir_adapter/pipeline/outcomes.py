@@ -94,6 +94,10 @@ class TypeCounts:
     not_kept: Counter[str] = field(default_factory=Counter)
 
 
+#: The row of the load summary that counts NDJSON lines that could not be read as a resource.
+UNREADABLE = "(unreadable line)"
+
+
 @dataclass(slots=True)
 class LoadSummary:
     """Counts per resource type of what an ingest read, kept, replaced, left and refused."""
@@ -101,6 +105,8 @@ class LoadSummary:
     files: int = 0
     by_type: dict[str, TypeCounts] = field(default_factory=dict)
     errors: list[AdapterError] = field(default_factory=list)
+    #: Files found in a folder that are not FHIR at all (e.g. a README's JSON): left, with why.
+    skipped: list[AdapterError] = field(default_factory=list)
 
     def add(self, entry: EntryOutcome) -> None:
         counts = self.by_type.setdefault(entry.resource_type or "(unknown)", TypeCounts())
@@ -127,6 +133,13 @@ class LoadSummary:
                 counts.errors += 1
             else:
                 counts.not_kept["transaction refused"] += 1
+
+    def add_unreadable(self, error: AdapterError) -> None:
+        """A line of an NDJSON file that is not a FHIR resource: an error, the rest goes on."""
+        self.errors.append(error)
+        counts = self.by_type.setdefault(UNREADABLE, TypeCounts())
+        counts.read += 1
+        counts.errors += 1
 
     def total(self, attribute: str) -> int:
         return sum(int(getattr(c, attribute)) for c in self.by_type.values())

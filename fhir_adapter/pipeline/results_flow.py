@@ -158,6 +158,10 @@ class ResultsFlow:
 
 def _store_results(unit: Unit, subject: str, produced: list[ResultResource],
                    stored: dict[str, ResultRow], report: RecomputeReport) -> None:
+    """Compare with the rows read in this unit; write what changed in one go (each changed
+    result a new version, queued in the outbox)."""
+    writes: list[ResultRow] = []
+    at = unit.now()
     for result in produced:
         digest = content_hash(result.resource)
         old = stored.pop(result.key, None)
@@ -165,15 +169,16 @@ def _store_results(unit: Unit, subject: str, produced: list[ResultResource],
             report.unchanged += 1
             continue
         status = "final" if old is None else "amended"
-        unit.put_result(result.key, kind=result.kind, subject=subject, status=status,
-                        resource=result.resource, content_hash=digest, enqueue=True)
+        writes.append(ResultRow(result.key, result.kind, subject, status, digest,
+                                result.resource, 1 if old is None else old.version + 1, at))
         (report.created if old is None else report.amended).append(result.key)
     for old in stored.values():
         if old.status == WITHDRAWN:
             continue
-        unit.put_result(old.key, kind=old.kind, subject=subject, status=WITHDRAWN,
-                        resource=old.resource, content_hash=old.content_hash, enqueue=True)
+        writes.append(ResultRow(old.key, old.kind, subject, WITHDRAWN, old.content_hash,
+                                old.resource, old.version + 1, at))
         report.withdrawn.append(old.key)
+    unit.put_results(writes, enqueue=True)
 
 
 def _resource(row: ResultRow) -> ResultResource:

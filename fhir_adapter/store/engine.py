@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
@@ -85,9 +86,17 @@ def upgrade(engine: Engine) -> None:
         raise ConfigError(f"cannot open the database: {exc.orig}") from exc
 
 
+_ORJSON_OPTIONS = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                   | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
 def _dumps(value: Any) -> str:
-    """JSON for the document columns; decimals become JSON numbers."""
-    return json.dumps(value, default=_number, separators=(",", ":"), ensure_ascii=False)
+    """JSON for the document columns; decimals become JSON numbers. orjson writes it (several
+    times faster); what orjson cannot write (an integer beyond 64 bits) falls back to json."""
+    try:
+        return orjson.dumps(value, default=_number, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, default=_number, separators=(",", ":"), ensure_ascii=False)
 
 
 def _number(obj: Any) -> Any:

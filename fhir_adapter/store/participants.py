@@ -8,16 +8,22 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fhir_adapter.errors import ConflictError
 from fhir_adapter.store.base import UnitBase
+from fhir_adapter.store.fast import FastInsert
 from fhir_adapter.store.keys import from_db_time, to_utc
 from fhir_adapter.store.schema import enrollment, infusion, measurement, participant
 from fhir_adapter.trial.model import Infusion, Measurement, Participant, ParticipantRecord
 
 __all__ = ["ParticipantRepository", "ParticipantRow"]
+
+_BY_SUBJECT = select(participant).where(participant.c.subject == bindparam("subject"))
+_BY_PATIENT = select(participant).where(participant.c.patient_id == bindparam("patient_id"))
+_INSERT_MEASUREMENT = FastInsert(measurement)
+_DROP_MEASUREMENT = delete(measurement).where(measurement.c.resource_id == bindparam("rid"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +44,18 @@ class ParticipantRepository(UnitBase):
     """Participants by subject code or Patient; their measurements and infusions."""
 
     def participant(self, subject: str) -> ParticipantRow | None:
-        row = self.conn.execute(select(participant).where(participant.c.subject == subject)).first()
-        return _participant(row) if row else None
+        if subject in self._by_subject:
+            return self._by_subject[subject]
+        row = self.conn.execute(_BY_SUBJECT, {"subject": subject}).first()
+        found = self._by_subject[subject] = _participant(row) if row else None
+        return found
 
     def participant_for_patient(self, patient_id: str) -> ParticipantRow | None:
-        row = self.conn.execute(
-            select(participant).where(participant.c.patient_id == patient_id)
-        ).first()
-        return _participant(row) if row else None
+        if patient_id in self._by_patient:
+            return self._by_patient[patient_id]
+        row = self.conn.execute(_BY_PATIENT, {"patient_id": patient_id}).first()
+        found = self._by_patient[patient_id] = _participant(row) if row else None
+        return found
 
     def participants(self) -> list[ParticipantRow]:
         rows = self.conn.execute(select(participant).order_by(participant.c.subject))
@@ -56,6 +66,8 @@ class ParticipantRepository(UnitBase):
         birth_date (a None value leaves the stored one)."""
         values = {k: v for k, v in fields.items() if v is not None}
         now = self.now()
+        self._by_subject.clear()
+        self._by_patient.clear()
         try:
             with self.conn.begin_nested():
                 if self.participant(subject) is None:
@@ -72,6 +84,8 @@ class ParticipantRepository(UnitBase):
             raise ConflictError(
                 f"participant {subject}: this Patient is already another participant"
             ) from exc
+        self._by_subject.clear()
+        self._by_patient.clear()
         found = self.participant(subject)
         assert found is not None
         return found
@@ -88,6 +102,8 @@ class ParticipantRepository(UnitBase):
 
     def enroll(self, system: str, value: str, subject: str, *, status: str) -> None:
         """Record that the Patient with this identifier is ``subject`` (before or after it came)."""
+        self._by_subject.clear()
+        self._by_patient.clear()
         if self.participant(subject) is None:
             self.upsert_participant(subject, status=status)
         existing = self.conn.execute(select(enrollment.c.subject).where(
@@ -108,16 +124,20 @@ class ParticipantRepository(UnitBase):
         return None
 
     def put_measurement(
-        self, resource_id: str, subject: str, m: Measurement, *, specimen_key: str | None = None
+        self, resource_id: str, subject: str, m: Measurement, *, specimen_key: str | None = None,
+        replace: bool = True,
     ) -> None:
-        """The one measurement row of an Observation resource (replaced on a new version)."""
-        self.conn.execute(delete(measurement).where(measurement.c.resource_id == resource_id))
-        self.conn.execute(insert(measurement).values(
-            resource_id=resource_id, subject=subject, analyte=m.analyte, value=str(m.value),
-            unit=m.unit, comparator=m.comparator, at=to_utc(m.at), day_precision=m.day_precision,
-            status=m.status, uln=None if m.uln is None else str(m.uln), code=m.code,
-            specimen_key=specimen_key,
-        ))
+        """The one measurement row of an Observation resource (replaced on a new version;
+        ``replace=False``: the resource was just created, so it has none yet)."""
+        if replace:
+            self.conn.execute(_DROP_MEASUREMENT, {"rid": resource_id})
+        _INSERT_MEASUREMENT(self.conn, [{
+            "resource_id": resource_id, "subject": subject, "analyte": m.analyte,
+            "value": str(m.value), "unit": m.unit, "comparator": m.comparator,
+            "at": to_utc(m.at), "day_precision": m.day_precision, "status": m.status,
+            "uln": None if m.uln is None else str(m.uln), "code": m.code,
+            "specimen_key": specimen_key,
+        }])
 
     def drop_measurement(self, resource_id: str) -> None:
         self.conn.execute(delete(measurement).where(measurement.c.resource_id == resource_id))
@@ -156,15 +176,24 @@ class ParticipantRepository(UnitBase):
 
     def records(self, subjects: Iterable[str] | None = None) -> list[ParticipantRecord]:
         """The trial model of each participant (all, or those named), by subject code."""
-        wanted = None if subjects is None else set(subjects)
+        wanted = None if subjects is None else sorted(set(subjects))
+        people = select(participant).order_by(participant.c.subject)
+        infusions = select(infusion).order_by(infusion.c.at)
+        values = select(measurement).order_by(measurement.c.at)
+        if wanted is not None:
+            if not wanted:
+                return []
+            people = people.where(participant.c.subject.in_(wanted))
+            infusions = infusions.where(infusion.c.subject.in_(wanted))
+            values = values.where(measurement.c.subject.in_(wanted))
         records = {
             p.subject: ParticipantRecord(p.as_participant())
-            for p in self.participants() if wanted is None or p.subject in wanted
+            for p in (_participant(r) for r in self.conn.execute(people))
         }
-        for row in self.conn.execute(select(infusion).order_by(infusion.c.at)):
+        for row in self.conn.execute(infusions):
             if row.subject in records:
                 records[row.subject].infusions.append(_infusion(row))
-        for row in self.conn.execute(select(measurement).order_by(measurement.c.at)):
+        for row in self.conn.execute(values):
             if row.subject in records:
                 records[row.subject].measurements.append(_measurement(row))
         return list(records.values())

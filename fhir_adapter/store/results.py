@@ -7,13 +7,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from fhir_adapter.store.base import UnitBase
 from fhir_adapter.store.keys import from_db_time, to_utc
 from fhir_adapter.store.schema import audit, endpoint_result, outbox
 
 __all__ = ["AuditRow", "OutboxRow", "ResultRepository", "ResultRow"]
+
+# Statements built once, with bound parameters (compiled once per engine).
+_RESULT_STATE = select(
+    endpoint_result.c.version, endpoint_result.c.content_hash, endpoint_result.c.status,
+).where(endpoint_result.c.key == bindparam("b_key"))
+_INSERT_RESULT = insert(endpoint_result)
+_UPDATE_RESULT = update(endpoint_result).where(endpoint_result.c.key == bindparam("b_key"))
+_ENQUEUE = insert(outbox).returning(outbox.c.id)
+_ENQUEUE_MANY = insert(outbox)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,21 +74,40 @@ class ResultRepository(UnitBase):
         """Store a result; returns the new row, or None when it is unchanged.
         With ``enqueue`` a changed result is queued for delivery in the same transaction."""
         now = to_utc(self.now())
-        old = self.result(key)
+        old = self.conn.execute(_RESULT_STATE, {"b_key": key}).first()
         if old is not None and old.content_hash == content_hash and old.status == status:
             return None
-        values = dict(kind=kind, subject=subject, status=status, resource=resource,
-                      content_hash=content_hash, last_updated=now)
+        version = 1 if old is None else old.version + 1
+        values = {"kind": kind, "subject": subject, "status": status, "resource": resource,
+                  "content_hash": content_hash, "last_updated": now, "version": version}
         if old is None:
-            self.conn.execute(insert(endpoint_result).values(key=key, version=1, **values))
+            self.conn.execute(_INSERT_RESULT, {"key": key, **values})
         else:
-            self.conn.execute(update(endpoint_result).where(endpoint_result.c.key == key)
-                              .values(version=old.version + 1, **values))
-        row = self.result(key)
-        assert row is not None
+            self.conn.execute(_UPDATE_RESULT, {"b_key": key, **values})
         if enqueue:
-            self.enqueue(key, row.version)
-        return row
+            self.enqueue(key, version)
+        return ResultRow(key, kind, subject, status, content_hash, resource, version, now)
+
+    def put_results(self, rows: Sequence[ResultRow], *, enqueue: bool = False) -> None:
+        """Store results whose previous state the caller read in this unit of work: each row
+        with ``version`` 1 is new, any other replaces version - 1. One statement per kind of
+        write, whatever the number of rows (``last_updated`` is set here)."""
+        now = to_utc(self.now())
+        values = [{"key": r.key, "b_key": r.key, "kind": r.kind, "subject": r.subject,
+                   "status": r.status, "resource": r.resource, "content_hash": r.content_hash,
+                   "version": r.version, "last_updated": now} for r in rows]
+        created = [{k: v for k, v in row.items() if k != "b_key"}
+                   for row in values if row["version"] == 1]
+        updated = [{k: v for k, v in row.items() if k != "key"}
+                   for row in values if row["version"] != 1]
+        if created:
+            self.conn.execute(_INSERT_RESULT, created)
+        if updated:
+            self.conn.execute(_UPDATE_RESULT, updated)
+        if enqueue and rows:
+            self.conn.execute(_ENQUEUE_MANY, [
+                {"result_key": r.key, "version": r.version, "state": "pending", "attempts": 0,
+                 "next_attempt_at": now, "created_at": now} for r in rows])
 
     def results(
         self, *, since: datetime | None = None, subject: str | None = None,
@@ -96,10 +124,9 @@ class ResultRepository(UnitBase):
 
     def enqueue(self, result_key: str, version: int) -> int:
         now = to_utc(self.now())
-        inserted = self.conn.execute(insert(outbox).values(
-            result_key=result_key, version=version, state="pending", attempts=0,
-            next_attempt_at=now, created_at=now,
-        ).returning(outbox.c.id))
+        inserted = self.conn.execute(_ENQUEUE, {
+            "result_key": result_key, "version": version, "state": "pending", "attempts": 0,
+            "next_attempt_at": now, "created_at": now})
         return int(inserted.scalar_one())
 
     def due(self, *, limit: int = 500) -> list[OutboxRow]:

@@ -116,11 +116,12 @@ def test_ndjson_bad_line_is_named(tmp_path: Path) -> None:
     path = _ndjson(tmp_path / "p.ndjson", [good, "", good, "{not json", good])
     with pytest.raises(UnusableInput) as caught:
         list(read_path(path))
-    assert (caught.value.where.file, caught.value.where.entry) == (str(path), 4)
+    assert (caught.value.where.file, caught.value.where.line) == (str(path), 4)
+    assert caught.value.line().startswith(f"{path}: line 4: not JSON")
     seen: list[UnusableInput] = []
     entries = list(iter_ndjson(path, on_error=seen.append))
     assert [e.index for e in entries] == [1, 3, 5]
-    assert [e.where.entry for e in seen] == [4]
+    assert [e.where.line for e in seen] == [4]
 
 
 def test_ndjson_found_by_its_lines_whatever_its_name(tmp_path: Path) -> None:
