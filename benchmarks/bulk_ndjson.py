@@ -41,7 +41,7 @@ _SETUP = BULK_TYPES[:-1]
 
 @dataclass(slots=True)
 class MemoryTrace:
-    """RSS samples of the child: (seconds, fraction of the Observation file read, MB)."""
+    """RSS samples of the child and its workers: (seconds, fraction of the file read, MB)."""
 
     samples: list[tuple[float, float | None, float]] = field(default_factory=list)
 
@@ -77,6 +77,11 @@ def _sample(child: psutil.Process, target: Path, size: int, began: float,
             trace: MemoryTrace) -> None:
     try:
         rss = child.memory_info().rss / _MB
+        for worker in child.children(recursive=True):  # validating workers count too
+            try:
+                rss += worker.memory_info().rss / _MB
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
         read = None
         for handle in child.open_files():
             if Path(handle.path) == target:

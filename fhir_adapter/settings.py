@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     study_file: Path | None = None
     mappings_dir: Path | None = None
     sender: str = "cli"
+    #: processes that validate the lines of a large NDJSON file beside the one that writes;
+    #: unset: one less than the cores (at most 4); 0: none
+    bulk_workers: int | None = None
     #: keyed-hash secret for pseudonymous ids in result Bundles (>= 16 characters); when unset,
     #: one is generated once and kept in the database. It never leaves the adapter.
     pseudonym_key: SecretStr | None = None

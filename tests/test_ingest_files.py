@@ -12,7 +12,7 @@ import pytest
 from pipeline_bundles import MRN, creatinine, infusion, patient
 
 from fhir_adapter.cli import main
-from fhir_adapter.pipeline import Pipeline
+from fhir_adapter.pipeline import LoadSummary, Pipeline, parallel
 from fhir_adapter.settings import Settings
 
 PATIENT_REF = "Patient/p1"
@@ -20,10 +20,14 @@ PATIENT_REF = "Patient/p1"
 
 @pytest.fixture
 def pipeline(store_url: str) -> Iterator[Pipeline]:
-    p = Pipeline.from_settings(Settings(database_url=store_url))
+    p = Pipeline.from_settings(Settings(database_url=store_url, bulk_workers=0))
     p.enroll(MRN, "1001", "S-01")
     yield p
     p.store.close()
+
+
+def _answers(summary: LoadSummary) -> list[tuple[str | None, int | None, str]]:
+    return [(e.where.file, e.where.line, e.line()) for e in summary.errors]
 
 
 def _export_lines(values: list[float]) -> list[str]:
@@ -138,3 +142,54 @@ def test_ingest_of_the_sample_folder_skips_the_plan(tmp_path: Path,
     err = capsys.readouterr().err
     assert f"skipped: {folder / 'plan.json'}: not a FHIR resource" in err
     assert "error:" not in err
+
+
+def _mixed_export(tmp_path: Path) -> Path:
+    """Good lines, a line a profile refuses, a broken line, a Patient: every kind of answer."""
+    lines = _export_lines([88.4, 176.8, 44.2])
+    lines.insert(3, json.dumps(_bad(creatinine("LX", 5, subject=PATIENT_REF) | {"id": "ox"})))
+    lines.insert(5, "{oops")
+    lines.append(json.dumps(patient("1002") | {"id": "p2"}))  # not enrolled: not kept
+    return _write(tmp_path / "export.ndjson", lines)
+
+
+def _load(tmp_path: Path, name: str, path: Path, *, workers_from: Settings | None = None,
+          **settings: Any) -> tuple[LoadSummary, list]:
+    p = Pipeline.from_settings(Settings(database_url=f"sqlite:///{tmp_path / name}", **settings))
+    if workers_from is not None:  # the workers build their validator from these
+        p.settings = workers_from
+    p.enroll(MRN, "1001", "S-01")
+    summary = p.ingest_paths([path], sender="h1")
+    values = _creatinine(p)
+    p.store.close()
+    return summary, values
+
+
+def test_validating_workers_change_nothing_but_speed(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _mixed_export(tmp_path)
+    alone, alone_values = _load(tmp_path, "alone.db", path, bulk_workers=0)
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)  # a small file goes to the workers too
+    monkeypatch.setattr(parallel, "BATCH_LINES", 2)  # several batches in flight
+    pooled, pooled_values = _load(tmp_path, "pooled.db", path, bulk_workers=1)
+    # 88.4, 176.8, 44.2 umol/L / 88.4 = 1, 2, 0.5 mg/dL
+    assert alone_values == pooled_values == [Decimal("0.5"), Decimal("1"), Decimal("2")]
+    assert _answers(pooled) == _answers(alone)
+    assert [e.where.line for e in pooled.errors] == [4, 6]
+    assert pooled.by_type == alone.by_type
+    assert pooled.by_type["Patient"].not_kept
+
+
+def test_workers_that_cannot_start_leave_the_work_to_the_writer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _mixed_export(tmp_path)
+    alone, _ = _load(tmp_path, "alone.db", path, bulk_workers=0)
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    with parallel.Prevalidator(Settings(mappings_dir=tmp_path / "missing"), 1) as pool:
+        verdicts = [ok for _, _, ok in pool.lines(iter([(1, b"{}"), (2, b"{}")]))]
+    assert verdicts == [False, False] and pool.broken
+    # workers that die while the pipeline loads a file: every line is validated here instead
+    broken = Settings(mappings_dir=tmp_path / "missing", bulk_workers=1)
+    fallback, values = _load(tmp_path, "fallback.db", path, workers_from=broken)
+    assert values == [Decimal("0.5"), Decimal("1"), Decimal("2")]
+    assert _answers(fallback) == _answers(alone)

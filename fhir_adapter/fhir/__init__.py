@@ -12,6 +12,7 @@ from fhir_adapter.fhir.reading import (
     iter_ndjson,
     load_json,
     loads,
+    ndjson_lines,
     read_path,
 )
 from fhir_adapter.fhir.references import (
@@ -35,6 +36,7 @@ __all__ = [
     "fhirpath_of",
     "informational",
     "iter_ndjson",
+    "ndjson_lines",
     "iter_references",
     "load_json",
     "loads",

@@ -19,6 +19,7 @@ __all__ = [
     "iter_ndjson",
     "load_json",
     "loads",
+    "ndjson_lines",
     "read_path",
 ]
 
@@ -135,6 +136,20 @@ def bundle_entries(bundle: dict[str, Any], *, file: str | None = None) -> Iterat
 def iter_ndjson(path: Path | str, *, on_error: OnError | None = None) -> Iterator[BundleEntry]:
     """Stream an NDJSON file, one resource per line (blank lines skipped), in flat memory."""
     path = Path(path)
+    for line_no, line in ndjson_lines(path):
+        try:
+            resource = loads(line, where=Where(str(path), line=line_no))
+        except UnusableInput as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+            continue
+        yield BundleEntry(line_no, None, resource)
+
+
+def ndjson_lines(path: Path | str) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, bytes) of each line that is not blank, unparsed, in flat memory."""
+    path = Path(path)
     try:
         fh = _open(path)
     except OSError as exc:
@@ -146,23 +161,15 @@ def iter_ndjson(path: Path | str, *, on_error: OnError | None = None) -> Iterato
         while True:
             try:
                 line = fh.readline()
-            except (OSError, EOFError) as exc:
+            except (OSError, EOFError, UnicodeDecodeError) as exc:
                 raise UnusableInput(
                     f"cannot read file ({exc})", where=Where(str(path), line=line_no + 1)
                 ) from None
             if not line:
                 return
             line_no += 1
-            if not line.strip():
-                continue
-            try:
-                resource = loads(line, where=Where(str(path), line=line_no))
-            except UnusableInput as exc:
-                if on_error is None:
-                    raise
-                on_error(exc)
-                continue
-            yield BundleEntry(line_no, None, resource)
+            if line.strip():
+                yield line_no, line
 
 
 def _as_resource(document: object, where: Where) -> dict[str, Any]:

@@ -124,13 +124,13 @@ def rewrite_references(
     where = where or Where()
     root = base or str(resource.get("resourceType", "Resource"))
 
-    def fix(found_path: str, reference: str) -> str:
+    def fix(at: _Path, reference: str) -> str:
         if reference in targets:
             return targets[reference]
         if reference.startswith(_LOCAL_PREFIXES):
             raise ReferenceError_(
                 f"{reference} is not the fullUrl of any entry of the Bundle",
-                where=replace(where, element=found_path),
+                where=replace(where, element=_render(at)),
             )
         if conditional is not None:
             parsed = parse_conditional(reference)
@@ -138,23 +138,36 @@ def rewrite_references(
                 try:
                     return conditional(parsed)
                 except AdapterError as exc:
-                    raise exc.located(element=found_path) from None
+                    raise exc.located(element=_render(at)) from None
         return reference
 
     return _copy(resource, root, fix)
 
 
-def _copy(node: Any, path: str, fix: Callable[[str, str], str]) -> Any:
+#: Where a node is: the root's name, or (its parent's path, key or index). Rendered as FHIRPath
+#: only when a reference fails, so the copy builds no string per node.
+_Path = str | tuple[Any, str | int]
+
+
+def _render(at: _Path) -> str:
+    parts: list[str] = []
+    while isinstance(at, tuple):
+        at, step = at
+        parts.append(f"[{step}]" if isinstance(step, int) else f".{step}")
+    return at + "".join(reversed(parts))
+
+
+def _copy(node: Any, at: _Path, fix: Callable[[_Path, str], str]) -> Any:
     if isinstance(node, dict):
         out = {}
         for key, value in node.items():
             if key == "reference" and isinstance(value, str):
-                out[key] = fix(f"{path}.reference", value)
+                out[key] = fix((at, "reference"), value)
             elif isinstance(value, dict | list):
-                out[key] = _copy(value, f"{path}.{key}", fix)
+                out[key] = _copy(value, (at, key), fix)
             else:
                 out[key] = value
         return out
     if isinstance(node, list):
-        return [_copy(item, f"{path}[{index}]", fix) for index, item in enumerate(node)]
+        return [_copy(item, (at, index), fix) for index, item in enumerate(node)]
     return node

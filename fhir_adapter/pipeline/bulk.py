@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -70,14 +71,16 @@ def _chunk(pipeline: Pipeline, requests: list[Request], sender: str, file: str,
 def _line(pipeline: Pipeline, unit: Unit, request: Request, sender: str,
           file: str) -> EntryOutcome:
     try:
-        enrolled = request.resource_type == "Patient" and bool(
-            enrolled_patients(unit, [request], pipeline.mapper, sender))
-        pipeline._check(request, file, enrolled)
+        if not request.validated:
+            enrolled = request.resource_type == "Patient" and bool(
+                enrolled_patients(unit, [request], pipeline.mapper, sender))
+            pipeline._check(request, file, enrolled)
         with unit.savepoint():  # what a refused line wrote goes, the others' stays
             ctx = pipeline._context(unit, sender, file, [request], ({}, {}))
             return pipeline._handle(ctx, request)
     except AdapterError as exc:
-        exc.located(file=file, line=request.index)
+        # an NDJSON line by its number (from 1); a lone resource (index 0) by its file alone
+        exc.where = replace(exc.where, file=file, line=request.index or None, entry=None)
         return EntryOutcome(request.index, request.resource_type, "error", exc.http_status,
                             error=exc, outcome=error_outcome(exc))
 

@@ -35,6 +35,8 @@ class Context:
     def digest(self, request: Request) -> str:
         """The content hash: references to Bundle entries by those entries' identity."""
         assert request.resource is not None
+        if not self.stable:  # nothing to rewrite (an NDJSON line, a lone resource)
+            return content_hash(request.resource)
         return content_hash(rewrite_references(request.resource, self.stable))
 
     @property

@@ -18,17 +18,21 @@ from fhir_adapter.errors import (
 from fhir_adapter.fhir import (
     BundleEntry,
     ConditionalReference,
+    InputFile,
     bundle_entries,
     error_outcome,
+    loads,
+    ndjson_lines,
     parse_resource,
     read_path,
     rewrite_references,
 )
 from fhir_adapter.mapping import Mapper
-from fhir_adapter.pipeline import audit
+from fhir_adapter.pipeline import audit, parallel
 from fhir_adapter.pipeline.bulk import ingest_lines, keys_of
 from fhir_adapter.pipeline.handlers import Context, handle
 from fhir_adapter.pipeline.outcomes import BundleOutcome, EntryOutcome, LoadSummary
+from fhir_adapter.pipeline.parallel import Prevalidator, worker_count
 from fhir_adapter.pipeline.requests import (
     Request,
     check_overlaps,
@@ -72,12 +76,16 @@ class Pipeline(ResultsAccess):
         self.study = study
         self.validator = validator
         self.touched: set[str] = set()
+        #: what the pipeline was built from (None when built by hand): bulk workers rebuild
+        #: the same validator from it
+        self.settings: Settings | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Pipeline:
         mapper = load_mapper(settings)
         store = Store.open(settings.db_url(), clock=clock)
         pipeline = cls(store, mapper, mapper.study, make_validator(mapper))
+        pipeline.settings = settings
         pipeline.pseudonym_key = configured_key(settings)  # results side
         return pipeline
 
@@ -181,6 +189,23 @@ class Pipeline(ResultsAccess):
                 summary.add(entry)
                 if entry.error is not None:
                     summary.errors.append(entry.error)
+            return
+        before = len(summary.errors)
+        try:
+            self._ingest_lines(path, opened, sender, summary)
+        finally:  # unreadable lines are told as they are read, refused ones per chunk
+            summary.errors[before:] = sorted(summary.errors[before:],
+                                             key=lambda e: e.where.line or 0)
+
+    def _ingest_lines(self, path: Path, opened: InputFile, sender: str,
+                      summary: LoadSummary) -> None:
+        workers = worker_count(self.settings) if self.validator is not None else 0
+        if (workers and self.settings is not None and opened.format == "ndjson"
+                and _size(path) >= parallel.MIN_BYTES):
+            with Prevalidator(self.settings, workers) as pool:
+                lines = pool.lines(ndjson_lines(path))
+                ingest_lines(self, _checked_requests(lines, path, summary), sender=sender,
+                             file=str(path), summary=summary)
             return
         ingest_lines(self, _requests(opened), sender=sender, file=str(path), summary=summary)
 
@@ -328,6 +353,28 @@ def expand_inputs(paths: Iterable[Path | str]) -> Iterator[tuple[Path, bool]]:
 def _is_input(path: Path) -> bool:
     name = path.name.lower()
     return not name.startswith(".") and name.endswith((".json", ".ndjson", ".jsonl", ".gz"))
+
+
+def _checked_requests(lines: Iterable[tuple[int, bytes, bool]], path: Path,
+                      summary: LoadSummary) -> Iterator[Request]:
+    """NDJSON lines a worker has validated: read here (an unreadable one is reported and
+    left), marked ``validated`` when the worker found no error."""
+    for line_no, text, passed in lines:
+        try:
+            resource = loads(text, where=Where(str(path), line=line_no))
+        except UnusableInput as exc:
+            summary.add_unreadable(exc)
+            continue
+        request = Request(line_no, "POST", str(resource["resourceType"]), resource)
+        request.validated = passed
+        yield request
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _requests(entries: Iterable[BundleEntry]) -> Iterator[Request]:

@@ -51,6 +51,7 @@ class Request:
     id: str = ""
     existing: StoredResource | None = None
     matched: StoredResource | None = None  # ifNoneExist found this one: nothing to do
+    validated: bool = False  # a bulk worker found no error in it (never for a Patient)
 
     @property
     def key(self) -> str:
