@@ -1,0 +1,124 @@
+"""The results pushed to a FHIR server nobody here wrote: sekmet-fhir, in this process, on loopback.
+
+sekmet-fhir knows the search parameters of hospital workflows only; it has none for the
+research types (ResearchStudy, ResearchSubject, PlanDefinition, MeasureReport), so it refuses a
+conditional update ``ResearchStudy?identifier=...`` ("Unknown search parameter"). The test adds
+the standard R4 ``identifier`` search parameter of those four types to its table (the R4
+definitions ResearchStudy-identifier, ResearchSubject-identifier, PlanDefinition-identifier,
+MeasureReport-identifier, all token searches on ``identifier``); everything else is sekmet's
+own: transaction processing, conditional updates, versions, search.
+
+Expected values come from ``sample_bundles/`` and its README (FSGS-01's creatinine at W2 is
+amended from 0.54 to 0.47 mg/dL by ``zz-corrections.json``), not from the code under test.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from fhir_adapter.outbound import push
+from fhir_adapter.pipeline import Pipeline
+from fhir_adapter.settings import Settings
+
+sekmet_config = pytest.importorskip("sekmet.config", reason="sekmet-fhir is not installed "
+                                    "(it comes with the test extra: pip install -e '.[test]')")
+search_params = pytest.importorskip("sekmet.fhir.search_params")
+sekmet_main = pytest.importorskip("sekmet.main")
+uvicorn = pytest.importorskip("uvicorn")
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_bundles"
+PARTICIPANT_FILES = sorted(SAMPLES.glob("p*-FSGS-0*.json"))
+RESULT_SYSTEM = "https://fhir-adapter.org/fhir/endpoint-result"
+SUBJECT_SYSTEM = "https://fhir-adapter.org/fhir/subject"
+CREA_W2 = "FSGS-01.serum-creatinine.creatinine.W2"
+TOKEN = "sekmet-research-token"
+RESEARCH_TYPES = ("ResearchStudy", "ResearchSubject", "PlanDefinition", "MeasureReport")
+
+pytestmark = pytest.mark.skipif(not PARTICIPANT_FILES, reason="sample_bundles/ has no Bundles")
+
+
+@pytest.fixture
+def sekmet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """sekmet-fhir with bearer-token auth, served by uvicorn on a free loopback port."""
+    for rtype in RESEARCH_TYPES:
+        known = dict(search_params.PARAMS.get(rtype, {}))
+        known["identifier"] = search_params.SearchParam("identifier", "token", ("identifier",))
+        monkeypatch.setitem(search_params.PARAMS, rtype, known)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}/fhir"
+    settings = sekmet_config.Settings(
+        base_url=base, data_dir=str(tmp_path / "sekmet"), log_inbound=False,
+        server_auth=sekmet_config.ServerAuth(types=["bearer"], tokens=[TOKEN]))
+    server = uvicorn.Server(uvicorn.Config(sekmet_main.create_app(settings), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "sekmet-fhir did not start"
+        time.sleep(0.05)
+    yield base
+    server.should_exit = True
+    thread.join(timeout=30)
+    sock.close()
+
+
+def _search(base: str, rtype: str, **params: str) -> dict[str, Any]:
+    answer = requests.get(f"{base}/{rtype}", params=params, timeout=30,
+                          headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 200, answer.text[:500]
+    bundle: dict[str, Any] = answer.json()
+    return bundle
+
+
+def _by_identifier(base: str, rtype: str, system: str, value: str) -> list[dict[str, Any]]:
+    bundle = _search(base, rtype, identifier=f"{system}|{value}")
+    return [e["resource"] for e in bundle.get("entry", [])
+            if e.get("search", {}).get("mode", "match") == "match"]
+
+
+def _count(base: str, rtype: str) -> int:
+    return int(_search(base, rtype, _summary="count")["total"])
+
+
+def test_push_again_and_amend_on_sekmet(tmp_path: Path, sekmet: str) -> None:
+    pipeline: Any = Pipeline.from_settings(
+        Settings(database_url=f"sqlite:///{tmp_path / 'adapter.db'}"))
+    pipeline.ingest_paths(PARTICIPANT_FILES)
+
+    first = push(pipeline.outbox, pipeline.push_bundle, to_url=sekmet, token=TOKEN)
+    assert (first.failed, first.pending, first.exit_code) == (0, 0, 0), first.lines()
+    # every result once, found by its identifier: no duplicates on the server
+    results = pipeline.result_bundle()["entry"]
+    identifiers = [(i["system"], i["value"]) for e in results
+                   if e["resource"]["resourceType"] == "Observation"
+                   for i in e["resource"].get("identifier", [])]
+    assert len(identifiers) == len(set(identifiers)) == _count(sekmet, "Observation")
+    assert sum(system == RESULT_SYSTEM for system, _ in identifiers) > 400
+    for subject in ("FSGS-01", "FSGS-05"):
+        assert len(_by_identifier(sekmet, "Patient", SUBJECT_SYSTEM, subject)) == 1
+    assert _count(sekmet, "ResearchStudy") == 1 and _count(sekmet, "MeasureReport") == 1
+    [crea] = _by_identifier(sekmet, "Observation", RESULT_SYSTEM, CREA_W2)
+    assert crea["valueQuantity"]["value"] == 0.54
+    version = int(crea["meta"]["versionId"])
+
+    again = push(pipeline.outbox, pipeline.push_bundle, to_url=sekmet, token=TOKEN)
+    assert (again.delivered, again.requests, again.exit_code) == (0, 0, 0)
+    [crea] = _by_identifier(sekmet, "Observation", RESULT_SYSTEM, CREA_W2)
+    assert int(crea["meta"]["versionId"]) == version  # nothing was sent, nothing changed
+
+    pipeline.ingest_paths([SAMPLES / "zz-corrections.json"])
+    amended = push(pipeline.outbox, pipeline.push_bundle, to_url=sekmet, token=TOKEN)
+    assert (amended.failed, amended.pending, amended.exit_code) == (0, 0, 0), amended.lines()
+    [crea] = _by_identifier(sekmet, "Observation", RESULT_SYSTEM, CREA_W2)
+    assert crea["valueQuantity"]["value"] == 0.47 and crea["status"] == "amended"
+    assert int(crea["meta"]["versionId"]) == version + 1  # the server's copy: one version more
+    assert _count(sekmet, "Observation") == len(identifiers)  # still one copy of each
