@@ -27,8 +27,9 @@ CHUNK_LINES = 1000
 
 def ingest_lines(pipeline: Pipeline, lines: Iterable[Request], *, sender: str, file: str,
                  summary: LoadSummary) -> None:
-    """Each line is refused or kept alone (as in a batch); a line that cannot be read stops
-    the file after the lines before it are kept, and is raised."""
+    """Each line is refused or kept alone (as in a batch). A line that is not JSON is told by
+    the reader and left; a file that cannot be read on (an I/O error) stops there, the lines
+    before it kept, and the error is raised."""
     source: Iterator[Request] = iter(lines)
     first = True
     while True:
