@@ -161,7 +161,7 @@ def ndjson_lines(path: Path | str) -> Iterator[tuple[int, bytes]]:
         while True:
             try:
                 line = fh.readline()
-            except (OSError, EOFError, UnicodeDecodeError) as exc:
+            except (OSError, EOFError) as exc:
                 raise UnusableInput(
                     f"cannot read file ({exc})", where=Where(str(path), line=line_no + 1)
                 ) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -265,11 +266,8 @@ class ResourceRepository(UnitBase):
 
 
 def _stored_from(row: dict[str, Any]) -> StoredResource:
-    return StoredResource(
-        id=row["id"], type=row["type"], version=row["version"], sender=row["sender"],
-        status=row["status"], content_hash=row["content_hash"], current=row["current"],
-        received_at=row["received_at"], last_updated=row["last_updated"],
-    )
+    """The same as a row read back (``_stored``), from the values just inserted."""
+    return _stored(SimpleNamespace(**row))
 
 
 def _stored(row: Any) -> StoredResource:
