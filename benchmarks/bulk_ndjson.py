@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 import psutil
 
-from benchmarks.data import BULK_TYPES, read_enrollment, write_bulk_export
+from benchmarks.data import BULK_TYPES, ORDERS, read_enrollment, write_bulk_export
 
 __all__ = ["MemoryTrace", "main", "orjson_lines", "profile", "run"]
 
@@ -111,19 +111,21 @@ def _load_in_child(folder: Path, database_url: str, interval: float) -> tuple[di
 
 
 def run(observations: int = 20_000, *, seed: int = 1, keep: Path | None = None,
-        interval: float | None = None) -> dict[str, Any]:
-    """Write ``observations`` Observations as NDJSON and load them; the figures as a dict."""
+        interval: float | None = None, order: str = "participant") -> dict[str, Any]:
+    """Write ``observations`` Observations as NDJSON (in ``order``: see ``ORDERS``) and load
+    them; the figures as a dict."""
     with tempfile.TemporaryDirectory(prefix="fa-bulk-") as tmp:
         folder = keep or Path(tmp)
         began = time.perf_counter()
-        export = write_bulk_export(folder, observations, seed=seed)
+        export = write_bulk_export(folder, observations, seed=seed, order=order)
         written = time.perf_counter() - began
         database_url = f"sqlite:///{folder / 'bulk.db'}"
         step = interval if interval is not None else (0.1 if observations <= 50_000 else 0.5)
         child, trace = _load_in_child(folder, database_url, step)
         floor_seconds, floor_count = orjson_lines(export.observations)
-        return _report(export.observations.stat().st_size, export.counts, export.participants,
-                       written, child, trace, floor_seconds, floor_count)
+        report = _report(export.observations.stat().st_size, export.counts,
+                         export.participants, written, child, trace, floor_seconds, floor_count)
+        return {"order": order, **report}
 
 
 def _report(size: int, counts: dict[str, int], participants: int, written: float,
@@ -192,11 +194,11 @@ def _child(folder: Path, database_url: str) -> int:
     return 0
 
 
-def profile(observations: int = 1000, *, top: int = 30) -> str:
+def profile(observations: int = 1000, *, top: int = 30, order: str = "participant") -> str:
     """Where the time of the Observation load goes (cProfile, cumulative), in this process."""
     with tempfile.TemporaryDirectory(prefix="fa-bulk-") as tmp:
         folder = Path(tmp)
-        write_bulk_export(folder, observations)
+        write_bulk_export(folder, observations, order=order)
         pipeline = _prepared(folder, f"sqlite:///{folder / 'bulk.db'}")
         profiler = cProfile.Profile()
         profiler.enable()
@@ -211,6 +213,9 @@ def profile(observations: int = 1000, *, top: int = 30) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--observations", type=int, default=20_000)
+    parser.add_argument("--order", choices=ORDERS, default="participant",
+                        help="Observation lines participant by participant, or by time taken "
+                             "(every participant interleaved, as a lab feed)")
     parser.add_argument("--keep", type=Path, default=None, help="write the files here, keep them")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--profile", action="store_true", help="cProfile the load instead")
@@ -220,9 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.child is not None:
         return _child(args.child, args.database_url)
     if args.profile:
-        print(profile(args.observations))
+        print(profile(args.observations, order=args.order))
         return 0
-    report = run(args.observations, keep=args.keep)
+    report = run(args.observations, keep=args.keep, order=args.order)
     for key, value in report.items():
         print(f"{key:28} {value}")
     if args.json is not None:

@@ -26,6 +26,7 @@ from fhir_adapter.trial.model import Participant, ParticipantRecord
 
 __all__ = [
     "BULK_TYPES",
+    "ORDERS",
     "BulkExport",
     "Definitions",
     "definitions",
@@ -164,9 +165,20 @@ def _export_lines(bundle: Json) -> Iterator[tuple[str, Json]]:
                                        ids)}
 
 
-def write_bulk_export(folder: Path, observations: int, *, seed: int = 1) -> BulkExport:
+#: How the Observation lines of a bulk export are ordered: participant by participant (as a
+#: per-patient export), or by the time they were taken, every participant interleaved (as a
+#: hospital's lab feed over a year).
+ORDERS = ("participant", "time")
+
+
+def write_bulk_export(folder: Path, observations: int, *, seed: int = 1,
+                      order: str = "participant") -> BulkExport:
     """Write exactly ``observations`` Observations (and their participants' Patient, Specimen,
-    MedicationAdministration lines and enrollment) to ``folder``, one participant at a time."""
+    MedicationAdministration lines and enrollment) to ``folder``, one participant at a time.
+    With ``order="time"`` the Observation file is then rewritten sorted by effective time
+    (this sort holds the file in memory: it is for sizes up to a few hundred thousand)."""
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, not {order!r}")
     folder.mkdir(parents=True, exist_ok=True)
     export = BulkExport(folder, {t: folder / f"{t}.ndjson" for t in BULK_TYPES},
                         dict.fromkeys(BULK_TYPES, 0))
@@ -184,7 +196,21 @@ def write_bulk_export(folder: Path, observations: int, *, seed: int = 1) -> Bulk
             handle.close()
     if export.counts["Observation"] < observations:
         raise ValueError("the generator made fewer Observations than asked")
+    if order == "time":
+        _sort_by_time(export.observations)
     return export
+
+
+def _sort_by_time(path: Path) -> None:
+    """Rewrite an Observation NDJSON file in order of effective time (then id: stable)."""
+    def key(line: bytes) -> tuple[str, str]:
+        resource = orjson.loads(line)
+        return str(resource.get("effectiveDateTime", "")), str(resource.get("id", ""))
+
+    with path.open("rb") as fh:
+        lines = sorted(fh, key=key)
+    with path.open("wb") as fh:
+        fh.writelines(lines)
 
 
 def _write_participant(bundle: Json, writer: Any, handles: dict[str, IO[bytes]],

@@ -42,11 +42,12 @@ class Size:
     http_bundle_size: int
     endpoint_sizes: tuple[int, ...]
     bulk_observations: int
+    feed_observations: int
 
 
 SIZES = {
-    "smoke": Size(200, 2, 1, 200, (5, 100), 1_000),
-    "full": Size(1000, 5, 5, 1000, (5, 100, 1000, 10_000), 1_000_000),
+    "smoke": Size(200, 2, 1, 200, (5, 100), 1_000, 1_000),
+    "full": Size(1000, 5, 5, 1000, (5, 100, 1000, 10_000), 1_000_000, 100_000),
 }
 
 
@@ -198,12 +199,27 @@ def bulk_ndjson(size: Size, reuse: Path | None = None) -> list[Figure]:
     return figures
 
 
+def lab_feed(size: Size) -> list[Figure]:
+    """The same Observations ordered by time (every participant interleaved, as a hospital's
+    lab feed) against participant by participant: the order of the lines must not cost."""
+    module = _module("bulk_ndjson")
+    n = size.feed_observations
+    by_time = module.run(n, order="time")
+    by_participant = module.run(n, order="participant")
+    rate, base = by_time["observations_per_second"], by_participant["observations_per_second"]
+    return [Figure("lab_feed.rate", f"bulk NDJSON, {n:,} Observations ordered by time",
+                   rate, "Obs/s", base, "the same, participant by participant",
+                   ">= 0.8x (order does not cost)", rate >= 0.8 * base,
+                   {"time": by_time, "participant": by_participant})]
+
+
 BENCHMARKS: dict[str, Callable[[Size], list[Figure]]] = {
     "validation": validation,
     "ingest_http.sqlite": ingest_http_sqlite,
     "ingest_http.postgresql": ingest_http_postgresql,
     "endpoints": endpoints,
     "bulk_ndjson": bulk_ndjson,
+    "lab_feed": lab_feed,
 }
 
 
@@ -297,6 +313,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="reuse this bulk_ndjson report instead of loading again")
     args = parser.parse_args(argv)
     only = [n.strip() for n in args.only.split(",") if n.strip()] or None
+    known = set(BENCHMARKS) | {name.split(".")[0] for name in BENCHMARKS}
+    unknown = sorted(set(only or ()) - known)
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     report = run_all(args.size, only, args.bulk_result)
     print_report(report)
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ EXPECTED = {
                   "endpoints.time_exponent", "endpoints.memory_exponent"},
     "bulk_ndjson": {"bulk_ndjson.seconds", "bulk_ndjson.rate", "bulk_ndjson.peak_rss",
                     "bulk_ndjson.rss_flat"},
+    "lab_feed": {"lab_feed.rate"},
 }
 #: the only benchmark that may be skipped here: it needs a PostgreSQL server
 MAY_SKIP = {"ingest_http.postgresql"}
@@ -92,3 +93,14 @@ def test_the_measured_work_was_really_done(smoke: Any) -> None:
         assert point["results"] > 0
     validation = figures["validation.full"]["details"]
     assert validation["problems"] == 0  # the benchmark Bundle is valid: all rules were run
+
+
+def test_an_unknown_benchmark_name_is_refused_not_silently_skipped(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--only", "http", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert "unknown benchmark http" in done.stderr and "ingest_http" in done.stderr
+    assert not out.exists()

@@ -1,4 +1,5 @@
-"""Files of many lines (NDJSON): chunks of lines per transaction, a savepoint per line."""
+"""Files of many lines (NDJSON): chunks of lines per transaction, a savepoint per line; the
+participants a chunk touched are queued, and recomputed once at the end of the load."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CHUNK_LINES", "ingest_lines", "keys_of"]
 
-#: Lines per database transaction: each chunk is committed with its participants' results
-#: recomputed once and its own audit row, so memory stays flat whatever the file's length.
+#: Lines per database transaction: each chunk is committed with its participants queued for
+#: recomputation and its own audit row, so memory stays flat whatever the file's length.
 CHUNK_LINES = 1000
 
 
@@ -51,7 +52,8 @@ def ingest_lines(pipeline: Pipeline, lines: Iterable[Request], *, sender: str, f
 
 def _chunk(pipeline: Pipeline, requests: list[Request], sender: str, file: str,
            summary: LoadSummary) -> None:
-    """One transaction: every line, then the touched participants once, then the audit row."""
+    """One transaction: every line, the touched participants queued for recomputation, the
+    audit row."""
     done: list[EntryOutcome] = []
     with pipeline.store.transaction() as unit:
         unit.prefetch(keys_of(requests, sender))
@@ -61,7 +63,7 @@ def _chunk(pipeline: Pipeline, requests: list[Request], sender: str, file: str,
             entry.resource = None  # answered: only its counts and key are kept
             subjects |= entry.subjects
             done.append(entry)
-        pipeline._after_change(unit, subjects)
+        pipeline._defer(unit, subjects)  # recomputed once at the end of the load
         audit.write(unit, sender, "ingest", done)
     for entry in done:
         summary.add(entry)

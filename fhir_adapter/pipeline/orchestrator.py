@@ -87,13 +87,27 @@ class Pipeline(ResultsAccess):
         pipeline = cls(store, mapper, mapper.study, make_validator(mapper))
         pipeline.settings = settings
         pipeline.pseudonym_key = configured_key(settings)  # results side
+        pipeline.recompute_stale()  # what a load that stopped left queued
         return pipeline
 
     # -- ways in -------------------------------------------------------------------------------
     def ingest_paths(self, paths: Iterable[Path | str], *, sender: str = "cli",
                      progress: Progress | None = None) -> LoadSummary:
-        """Load every Bundle, resource or NDJSON file (directories walked, sorted)."""
+        """Load every Bundle, resource or NDJSON file (directories walked, sorted).
+
+        The participants whose data came in NDJSON lines or lone resources are recomputed
+        once each, at the end (queued in the store meanwhile: a load that stops leaves its
+        queue to the next load, which recomputes it first)."""
         summary = LoadSummary()
+        self.recompute_stale()
+        try:
+            self._ingest_paths(paths, sender, progress, summary)
+        finally:
+            self.recompute_stale()
+        return summary
+
+    def _ingest_paths(self, paths: Iterable[Path | str], sender: str,
+                      progress: Progress | None, summary: LoadSummary) -> None:
         for path, walked in expand_inputs(paths):
             summary.files += 1
             try:
@@ -108,7 +122,6 @@ class Pipeline(ResultsAccess):
                 summary.add_error(exc.located(file=str(path)))
             if progress is not None:
                 progress(path)
-        return summary
 
     def process_bundle(self, bundle: dict[str, Any], *, sender: str, source: str = "request",
                        prefer: str = "representation") -> BundleOutcome:
@@ -323,6 +336,15 @@ class Pipeline(ResultsAccess):
         """Recompute the endpoints of these participants only (inside the same transaction)."""
         self.touched |= subjects
         self.results_flow.recompute(unit, subjects)  # results side
+
+    def _defer(self, unit: Unit, subjects: set[str]) -> None:
+        """Queue these participants' recomputation in the same transaction (bulk loads)."""
+        self.touched |= subjects
+        unit.mark_stale(sorted(subjects))
+
+    def recompute_stale(self) -> None:
+        """Recompute the participants a bulk load queued (each once)."""
+        self.results_flow.recompute_stale()
 
 
 def _conditional(ctx: Context, query: ConditionalReference) -> str:

@@ -33,12 +33,15 @@ class ResultsAccess:
     #: the configured pseudonym key (FHIR_ADAPTER_PSEUDONYM_KEY); None: the one kept in the store
     pseudonym_key: bytes | None = None
     _results_flow: ResultsFlow | None = None
+    _flow_key: bytes | None = None  # the pseudonym_key the flow was built with
 
     @property
     def results_flow(self) -> ResultsFlow:
-        if self._results_flow is None:
+        """The results side, built on first use and again when ``pseudonym_key`` is set anew."""
+        if self._results_flow is None or self._flow_key != self.pseudonym_key:
             self._results_flow = ResultsFlow(self.store, self.study, self.mapper.catalogue,
                                              pseudonym_key=self.pseudonym_key)
+            self._flow_key = self.pseudonym_key
         return self._results_flow
 
     @property

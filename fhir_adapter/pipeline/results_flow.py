@@ -19,6 +19,8 @@ from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantRecord
 __all__ = ["RecomputeReport", "ResultsFlow", "configured_key"]
 
 WITHDRAWN = "entered-in-error"
+#: Queued participants recomputed per transaction by ``recompute_stale``.
+STALE_BATCH = 200
 PARTICIPANT_ENDPOINT = "participant-endpoint"
 _MIN_KEY_BYTES = 16
 
@@ -105,7 +107,24 @@ class ResultsFlow:
             produced = builder.endpoint_resources(self.endpoints_of(record)) if record else []
             stored = {row.key: row for row in unit.results(subject=subject)}
             _store_results(unit, subject, produced, stored, report)
+        unit.clear_stale(wanted)
         return report
+
+    def recompute_stale(self, *, batch: int = STALE_BATCH) -> RecomputeReport:
+        """Recompute every participant queued by ``Unit.mark_stale`` (bulk loads), each once,
+        ``batch`` of them per transaction; each batch leaves the queue as it is committed, so
+        a recomputation that stops is taken up where it stopped."""
+        report = RecomputeReport()
+        while True:
+            with self.store.transaction() as unit:
+                subjects = unit.stale_subjects(limit=batch)
+                if not subjects:
+                    return report
+                done = self.recompute(unit, subjects)
+            report.created += done.created
+            report.amended += done.amended
+            report.withdrawn += done.withdrawn
+            report.unchanged += done.unchanged
 
     def recompute_all(self) -> RecomputeReport:
         """Every participant, in one transaction (after a change of the study definition)."""

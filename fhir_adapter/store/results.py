@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from fhir_adapter.store.base import UnitBase
 from fhir_adapter.store.keys import from_db_time, to_utc
-from fhir_adapter.store.schema import audit, endpoint_result, outbox
+from fhir_adapter.store.schema import audit, endpoint_result, outbox, recompute_pending
 
 __all__ = ["AuditRow", "OutboxRow", "ResultRepository", "ResultRow"]
 
@@ -121,6 +122,31 @@ class ResultRepository(UnitBase):
         if kind is not None:
             query = query.where(endpoint_result.c.kind == kind)
         return [_result(r) for r in self.conn.execute(query)]
+
+    # -- participants whose results wait for a recomputation ------------------------------
+    def mark_stale(self, subjects: Sequence[str]) -> None:
+        """Queue these participants for a recomputation (once each, however often queued)."""
+        if not subjects:
+            return
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        now = to_utc(self.now())
+        self.conn.execute(
+            dialect.insert(recompute_pending).on_conflict_do_nothing(),
+            [{"subject": s, "queued_at": now} for s in sorted(set(subjects))],
+        )
+
+    def stale_subjects(self, *, limit: int | None = None) -> list[str]:
+        """Queued participants, in subject order (``limit`` of them)."""
+        query = select(recompute_pending.c.subject).order_by(recompute_pending.c.subject)
+        if limit is not None:
+            query = query.limit(limit)
+        return [str(s) for s in self.conn.execute(query).scalars()]
+
+    def clear_stale(self, subjects: Sequence[str]) -> None:
+        """These participants' results are current: off the queue."""
+        for start in range(0, len(subjects), 500):  # bound the IN list
+            self.conn.execute(delete(recompute_pending).where(
+                recompute_pending.c.subject.in_(list(subjects[start:start + 500]))))
 
     def enqueue(self, result_key: str, version: int) -> int:
         now = to_utc(self.now())

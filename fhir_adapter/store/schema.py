@@ -28,6 +28,7 @@ __all__ = [
     "metadata",
     "outbox",
     "participant",
+    "recompute_pending",
     "resource",
     "resource_key",
     "resource_version",
@@ -188,4 +189,14 @@ adapter_secret = Table(
     Column("name", String(100), primary_key=True),
     Column("value", String(200), nullable=False),
     Column("created_at", Instant, nullable=False),
+)
+
+#: Participants whose data changed and whose results are not recomputed yet: a bulk load
+#: queues them with each chunk of lines (in the chunk's transaction) and recomputes each once
+#: at the end of the load; a queue left by a load that stopped is taken up by the next one.
+recompute_pending = Table(
+    "recompute_pending",
+    metadata,
+    Column("subject", String(200), primary_key=True),
+    Column("queued_at", Instant, nullable=False),
 )

@@ -28,7 +28,8 @@ def test_migrations_create_exactly_the_schema(store_url: str) -> None:
         assert diff == []
         assert set(store.row_counts()) == {
             "resource", "resource_key", "resource_version", "participant", "enrollment",
-            "measurement", "infusion", "endpoint_result", "outbox", "audit", "adapter_secret"}
+            "measurement", "infusion", "endpoint_result", "outbox", "audit", "adapter_secret",
+            "recompute_pending"}
     finally:
         store.close()
 
