@@ -8,17 +8,26 @@ from datetime import datetime
 from typing import Any
 
 from fhir_adapter.errors import ConfigError
-from fhir_adapter.results import BundleForm, ResultBuilder, ResultResource, content_hash
+from fhir_adapter.gcpause import gc_paused
+from fhir_adapter.results import (
+    BundleForm,
+    ResultBuilder,
+    ResultResource,
+    content_hash,
+    summary_period,
+)
 from fhir_adapter.store import ResultRow, Store, Unit
 from fhir_adapter.store.published import source_documents
 from fhir_adapter.store.secrets import PSEUDONYM_KEY, read_secret, secret
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.trial.endpoints import compute, summarize
-from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantRecord
+from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantRecord, StudySummary
 
 __all__ = ["RecomputeReport", "ResultsFlow", "configured_key"]
 
 WITHDRAWN = "entered-in-error"
+Stamp = tuple[int, int, str]
+Period = tuple[datetime, datetime]
 #: Queued participants recomputed per transaction by ``recompute_stale``.
 STALE_BATCH = 200
 PARTICIPANT_ENDPOINT = "participant-endpoint"
@@ -67,6 +76,7 @@ class ResultsFlow:
         self.study = study
         self.catalogue = catalogue
         self._key = pseudonym_key
+        self._summary: tuple[Stamp, StudySummary, Period | None] | None = None
 
     # -- the key ---------------------------------------------------------------------------
     def _key_in(self, unit: Unit) -> bytes:
@@ -148,10 +158,18 @@ class ResultsFlow:
         """The result Bundle: everything (withdrawn results as entered-in-error), what changed
         after ``since``, or (``keys``) the current version of those results and what they need."""
         builder = self.builder(self.key())
-        with self.store.read() as unit:
-            rows = [_resource(r) for r in unit.results()]
+        with gc_paused(), self.store.read() as unit:
+            stamp = unit.results_stamp()
+            cached = self._summary_of(stamp)
+            if cached is not None and since is not None and keys is None:
+                rows = _since_rows(unit, since)  # an incremental pull reads what it sends
+            else:
+                rows = [_resource(r) for r in unit.results()]
+            if cached is None:  # rows are all the results here
+                cached = (summarize([self.endpoints_of(r) for r in unit.records()]),
+                          summary_period(rows))
+                self._summary = (stamp, *cached)
             people = unit.participants()
-            records = unit.records()
             chosen = rows if keys is None else _with_dependencies(rows, keys)
             if since is not None:
                 chosen = [r for r in chosen if r.last_updated is None or r.last_updated > since]
@@ -160,12 +178,23 @@ class ResultsFlow:
         if keys is not None:
             people = [p for p in people if p.subject in subjects]
             rows = chosen
-        summary = summarize([self.endpoints_of(r) for r in records])
+        summary, period = cached
         return builder.bundle(
             rows, participants=[p.as_participant() for p in people], sources=sources,
             summary=summary, subject_status={p.subject: p.status for p in people},
-            form=form, since=since,
+            form=form, since=since, period=period,
         )
+
+    def _summary_of(self, stamp: Stamp) -> tuple[StudySummary, Period | None] | None:
+        """The study summary and its period, computed when the results were last as ``stamp``
+        says, if they were.
+
+        The summary counts and takes medians of participant endpoints, every one of which is
+        published as a result, and its period spans the results: while no result is written
+        neither can change, so an incremental pull neither computes every participant's
+        endpoints again nor reads every result."""
+        cached = self._summary
+        return (cached[1], cached[2]) if cached is not None and cached[0] == stamp else None
 
     def csv(self) -> str:
         """The tidy table, one row per participant x analyte x visit."""
@@ -198,6 +227,16 @@ def _store_results(unit: Unit, subject: str, produced: list[ResultResource],
                                 old.resource, old.version + 1, at))
         report.withdrawn.append(old.key)
     unit.put_results(writes, enqueue=True)
+
+
+def _since_rows(unit: Unit, since: datetime) -> list[ResultResource]:
+    """The results written after ``since``, and every result of the participants among them
+    who have a participant-level one (the visit results it derives from are among these)."""
+    changed = [_resource(r) for r in unit.results(since=since)]
+    owners = {r.subject for r in changed if r.kind == PARTICIPANT_ENDPOINT}
+    keys = {r.key for r in changed}
+    more = [_resource(r) for r in unit.results(subjects=sorted(owners)) if r.key not in keys]
+    return sorted([*changed, *more], key=lambda r: r.key)
 
 
 def _resource(row: ResultRow) -> ResultResource:

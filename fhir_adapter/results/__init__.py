@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .bundle import RESULT_STATUSES, BundleForm, ResultBuilder, ResultResource
+from .bundle import RESULT_STATUSES, BundleForm, ResultBuilder, ResultResource, summary_period
 from .sources import pseudonymous_source
 from .table import COLUMNS, to_csv
 from .vocab import BASE, SYSTEMS, Pseudonymiser, content_hash, identifier_id
@@ -19,5 +19,6 @@ __all__ = [
     "content_hash",
     "identifier_id",
     "pseudonymous_source",
+    "summary_period",
     "to_csv",
 ]

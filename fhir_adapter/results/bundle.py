@@ -26,7 +26,9 @@ from .sources import pseudonymous_source
 from .table import to_csv
 from .vocab import BASE, Pseudonymiser, fhir_time, identifier_id
 
-__all__ = ["RESULT_STATUSES", "BundleForm", "ResultBuilder", "ResultResource"]
+__all__ = [
+    "RESULT_STATUSES", "BundleForm", "ResultBuilder", "ResultResource", "summary_period",
+]
 
 BundleForm = Literal["collection", "transaction"]
 RESULT_STATUSES = frozenset({"final", "amended", "entered-in-error"})
@@ -128,6 +130,7 @@ class ResultBuilder:
         subject_status: Mapping[str, str] | None = None,
         form: BundleForm = "collection",
         since: datetime | None = None,
+        period: tuple[datetime, datetime] | None = None,
     ) -> dict[str, Any]:
         """The result Bundle.
 
@@ -136,6 +139,9 @@ class ResultBuilder:
         reference resolves (their participants, the visit results a participant result derives
         from, the source Observations). ``sources`` maps ``Observation/<adapter id>`` to the
         stored Observation as received; only those referenced are published, pseudonymised.
+        The summary's period is that of every result given, or ``period`` (``summary_period``
+        of every stored result) when only some are given: with ``since``, the results written
+        after it and those of their participants.
         """
         if form not in ("collection", "transaction"):
             raise ValueError(f"a result Bundle is a collection or a transaction, not {form!r}")
@@ -156,7 +162,8 @@ class ResultBuilder:
         source_resources = self._sources(chosen, sources)
         resources += source_resources
         if summary is not None:
-            resources.append(self._summary(summary, everything, now))
+            resources.append(self._summary(summary, everything if period is None else period,
+                                           now))
         targets = [f"Observation/{o['id']}" for o in observations]
         if targets:
             entities = [f"Observation/{s['id']}" for s in source_resources]
@@ -208,16 +215,14 @@ class ResultBuilder:
         return list(out.values())
 
     def _summary(
-        self, summary: StudySummary, results: list[ResultResource], now: datetime
+        self,
+        summary: StudySummary,
+        results: list[ResultResource] | tuple[datetime, datetime],
+        now: datetime,
     ) -> dict[str, Any]:
-        times = [
-            datetime.fromisoformat(r.resource["effectiveDateTime"])
-            for r in results
-            if "effectiveDateTime" in r.resource
-        ]
-        period = (min(times), max(times)) if times else (now, now)
+        period = results if isinstance(results, tuple) else summary_period(results)
         return measure_report(
-            self.study, summary, date=now, period=period, catalogue=self.catalogue
+            self.study, summary, date=now, period=period or (now, now), catalogue=self.catalogue
         )
 
     def _collection(self, resources: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
@@ -248,6 +253,16 @@ class ResultBuilder:
                 {"fullUrl": urns[local], "resource": body, "request": {"method": "PUT", "url": url}}
             )
         return _bundle("transaction", entries, now)
+
+
+def summary_period(results: Iterable[ResultResource]) -> tuple[datetime, datetime] | None:
+    """The first and last effective time of these results (None: none has one)."""
+    times = [
+        datetime.fromisoformat(r.resource["effectiveDateTime"])
+        for r in results
+        if "effectiveDateTime" in r.resource
+    ]
+    return (min(times), max(times)) if times else None
 
 
 def _local(resource: dict[str, Any]) -> str:

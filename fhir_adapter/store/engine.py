@@ -32,7 +32,8 @@ def make_engine(url: str) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             _make_folder(parsed.database)
             return _sqlite_engine(url)
-        return create_engine(url, pool_pre_ping=True, json_serializer=_dumps)
+        return create_engine(url, pool_pre_ping=True, json_serializer=_dumps,
+                             json_deserializer=_loads)
     except (NoSuchModuleError, ArgumentError) as exc:
         raise ConfigError(f"database URL {url!r}: {exc}") from exc
 
@@ -52,6 +53,7 @@ def _sqlite_engine(url: str) -> Engine:
         url,
         connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
         json_serializer=_dumps,
+        json_deserializer=_loads,
     )
 
     @event.listens_for(engine, "connect")
@@ -97,6 +99,16 @@ def _dumps(value: Any) -> str:
         return orjson.dumps(value, default=_number, option=_ORJSON_OPTIONS).decode()
     except orjson.JSONEncodeError:
         return json.dumps(value, default=_number, separators=(",", ":"), ensure_ascii=False)
+
+
+def _loads(text: str | bytes) -> Any:
+    """The document columns read back: orjson (several times faster than json, the same
+    values); what it refuses (an integer beyond 64 bits, written by the fallback above) json
+    reads."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _number(obj: Any) -> Any:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fhir_adapter.store.base import UnitBase
@@ -112,8 +112,10 @@ class ResultRepository(UnitBase):
 
     def results(
         self, *, since: datetime | None = None, subject: str | None = None,
-        kind: str | None = None,
+        kind: str | None = None, subjects: Sequence[str] | None = None,
     ) -> list[ResultRow]:
+        """Stored results in key order: written after ``since``, of ``subject`` or of any of
+        ``subjects``, of ``kind`` (each filter optional)."""
         query = select(endpoint_result).order_by(endpoint_result.c.key)
         if since is not None:
             query = query.where(endpoint_result.c.last_updated > to_utc(since))
@@ -121,7 +123,23 @@ class ResultRepository(UnitBase):
             query = query.where(endpoint_result.c.subject == subject)
         if kind is not None:
             query = query.where(endpoint_result.c.kind == kind)
-        return [_result(r) for r in self.conn.execute(query)]
+        if subjects is None:
+            return [_result(r) for r in self.conn.execute(query)]
+        wanted = sorted(set(subjects))
+        found: list[ResultRow] = []
+        for first in range(0, len(wanted), 500):  # bound the IN list
+            part = query.where(endpoint_result.c.subject.in_(wanted[first:first + 500]))
+            found += [_result(r) for r in self.conn.execute(part)]
+        return sorted(found, key=lambda r: r.key)
+
+    def results_stamp(self) -> tuple[int, int, str]:
+        """What changes whenever any result is written: (rows, sum of versions, newest write).
+        One aggregate query; a cache of what is derived from every result is keyed by it."""
+        row = self.conn.execute(select(
+            func.count(), func.coalesce(func.sum(endpoint_result.c.version), 0),
+            func.max(endpoint_result.c.last_updated),
+        )).one()
+        return int(row[0]), int(row[1]), str(row[2])
 
     # -- participants whose results wait for a recomputation ------------------------------
     def mark_stale(self, subjects: Sequence[str]) -> None:
