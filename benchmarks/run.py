@@ -7,7 +7,7 @@ Every figure comes with a baseline measured in the same run and the ratio value 
 A benchmark whose module is missing or whose service (PostgreSQL) is unreachable is skipped with
 the reason; one that breaks is reported as failed and the exit code is 1. ``--bulk-result``
 reuses a bulk NDJSON report written earlier by ``python -m benchmarks.bulk_ndjson --json FILE``
-(the 1,000,000-Observation load takes the better part of an hour on two cores).
+(the 1,000,000-Observation load takes 8 to 26 minutes on two cores, by the day's machine speed).
 """
 
 from __future__ import annotations
@@ -43,11 +43,12 @@ class Size:
     endpoint_sizes: tuple[int, ...]
     bulk_observations: int
     feed_observations: int
+    pull_observations: int
 
 
 SIZES = {
-    "smoke": Size(200, 2, 1, 200, (5, 100), 1_000, 1_000),
-    "full": Size(1000, 5, 5, 1000, (5, 100, 1000, 10_000), 1_000_000, 100_000),
+    "smoke": Size(200, 2, 1, 200, (5, 100), 1_000, 1_000, 1_000),
+    "full": Size(1000, 5, 5, 1000, (5, 100, 1000, 10_000), 1_000_000, 100_000, 100_000),
 }
 
 
@@ -213,6 +214,23 @@ def lab_feed(size: Size) -> list[Figure]:
                    {"time": by_time, "participant": by_participant})]
 
 
+def pull(size: Size) -> list[Figure]:
+    """Incremental result pulls against the whole result Bundle, on a store of many
+    participants."""
+    r = _module("pull").run(size.pull_observations)
+    whole = r["whole_seconds"]
+    label = f"the whole result Bundle ({r['whole_entries']:,} entries)"
+    where = f"{r['participants']:,} participants"
+    return [
+        Figure("pull.nothing_new", f"_since pull, nothing new, {where}",
+               r["nothing_new_seconds"], "s", whole, label, "<= 0.1x the whole Bundle",
+               r["nothing_new_seconds"] <= 0.1 * whole, r),
+        Figure("pull.after_change", f"_since pull after a correction, {where}",
+               r["after_change_seconds"], "s", whole, label, "<= 1x the whole Bundle",
+               r["after_change_seconds"] <= whole),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[Size], list[Figure]]] = {
     "validation": validation,
     "ingest_http.sqlite": ingest_http_sqlite,
@@ -220,6 +238,7 @@ BENCHMARKS: dict[str, Callable[[Size], list[Figure]]] = {
     "endpoints": endpoints,
     "bulk_ndjson": bulk_ndjson,
     "lab_feed": lab_feed,
+    "pull": pull,
 }
 
 

@@ -15,7 +15,7 @@ from fhir_adapter.pipeline.requests import Request
 from fhir_adapter.store import ParticipantRow, SaveOutcome, Unit, content_hash, identifier_key
 from fhir_adapter.trial.definitions import StudyDefinition
 
-__all__ = ["HANDLERS", "Context", "handle", "representation"]
+__all__ = ["HANDLERS", "OLDER", "Context", "handle", "older_than_kept", "representation"]
 
 
 @dataclass(slots=True)
@@ -58,9 +58,13 @@ class Context:
 Handler = Callable[[Context, Request, dict[str, Any]], EntryOutcome]
 
 
-def not_kept(request: Request, reason: str, status: int = 200) -> EntryOutcome:
+def not_kept(request: Request, reason: str, status: int = 200, *,
+             detail: str = "") -> EntryOutcome:
+    """Answered, not kept: ``reason`` is what summaries count, ``detail`` adds to the entry's
+    OperationOutcome what only this entry has."""
+    text = f"not kept: {reason}" + (f" ({detail})" if detail else "")
     return EntryOutcome(request.index, request.resource_type, "not-kept", status,
-                        reason=reason, outcome=informational(f"not kept: {reason}"))
+                        reason=reason, outcome=informational(text))
 
 
 def save(ctx: Context, request: Request, resolved: dict[str, Any], subject: str | None,
@@ -300,4 +304,47 @@ HANDLERS: dict[str, Handler] = {
 
 
 def handle(ctx: Context, request: Request, resolved: dict[str, Any]) -> EntryOutcome:
+    if request.existing is not None and request.resource is not None:
+        older = older_than_kept(request.resource, request.existing.current)
+        if older is not None:
+            return not_kept(request, OLDER, detail=older)
     return HANDLERS.get(request.resource_type, out_of_scope)(ctx, request, resolved)
+
+
+#: What dates a version of a resource, strongest first: when the sender last changed it, and
+#: for an Observation when this version of the result was made available (a correction is
+#: issued later than what it corrects).
+_VERSION_TIMES = (("meta", "lastUpdated"), ("issued",))
+
+
+OLDER = "older than the kept version"
+
+
+def older_than_kept(incoming: dict[str, Any], kept: dict[str, Any]) -> str | None:
+    """Why ``incoming`` is an older version than the one kept, or None when it is not.
+
+    The first of ``meta.lastUpdated`` and ``issued`` that both carry decides; when neither
+    does, the version received later is the newer one. So an EHR that sends an old export
+    again (the original of a value corrected since) cannot undo the correction."""
+    for path in _VERSION_TIMES:
+        new, old = _instant(incoming, path), _instant(kept, path)
+        if new is None or old is None:
+            continue
+        if new[0] < old[0]:
+            name = ".".join(path)
+            return f"{name} {new[1]} is before {old[1]}, that of the kept version"
+        return None
+    return None
+
+
+def _instant(resource: dict[str, Any], path: tuple[str, ...]) -> tuple[datetime, str] | None:
+    value: Any = resource
+    for step in path:
+        value = value.get(step) if isinstance(value, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return (moment, value) if moment.tzinfo is not None else None

@@ -1,0 +1,95 @@
+"""Pulling results from a store that holds many participants: the whole result Bundle against
+an incremental pull (``_since``), right after the whole one and after new data.
+
+    python -m benchmarks.pull [--observations N] [--json OUT]
+
+The store is filled by a bulk NDJSON load (not timed, see ``bulk_ndjson``). Then, in this
+process: the whole Bundle (every result, its participants and sources, the study summary); an
+incremental pull since the load (nothing new: the summary of the first is reused); a
+correction of one participant's last creatinine; the incremental pull again (its results
+amended: the summary is computed anew once). Baseline: the whole
+Bundle, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks.bulk_ndjson import _prepared
+
+__all__ = ["main", "run"]
+
+CREATININE = "2160-0"  # LOINC, serum creatinine (mass/volume)
+
+
+def _timed(call: Any) -> tuple[float, Any]:
+    began = time.perf_counter()
+    out = call()
+    return time.perf_counter() - began, out
+
+
+def run(observations: int = 20_000) -> dict[str, Any]:
+    from benchmarks.data import write_bulk_export
+
+    with tempfile.TemporaryDirectory(prefix="fa-pull-") as tmp:
+        folder = Path(tmp)
+        export = write_bulk_export(folder, observations)
+        pipeline = _prepared(folder, f"sqlite:///{folder / 'pull.db'}")
+        try:
+            pipeline.ingest_paths([export.observations], sender="bulk")
+            since = pipeline.store.clock()
+            whole_s, whole = _timed(pipeline.result_bundle)
+            empty_s, empty = _timed(lambda: pipeline.result_bundle(since))
+            line = _last_creatinine_of_the_first_participant(export.observations)
+            line["status"] = "amended"  # corrected by the lab: its results are amended
+            line["valueQuantity"]["value"] = round(line["valueQuantity"]["value"] * 1.5, 2)
+            pipeline.process_resource(line, sender="bulk")
+            changed_s, changed = _timed(lambda: pipeline.result_bundle(since))
+        finally:
+            pipeline.store.close()
+    return {
+        "observations": observations, "participants": export.participants,
+        "whole_seconds": round(whole_s, 3), "whole_entries": len(whole["entry"]),
+        "nothing_new_seconds": round(empty_s, 3), "nothing_new_entries": len(empty["entry"]),
+        "after_change_seconds": round(changed_s, 3),
+        "after_change_entries": len(changed["entry"]),
+    }
+
+
+def _last_creatinine_of_the_first_participant(path: Path) -> dict[str, Any]:
+    """The first participant's last serum creatinine (its M12 value: a result uses it)."""
+    found: dict[str, Any] = {}
+    with path.open("rb") as fh:
+        for raw in fh:
+            line = orjson.loads(raw)
+            subject = line["subject"]["reference"]
+            if found and subject != found["subject"]["reference"]:
+                break
+            if line["code"]["coding"][0]["code"] == CREATININE:
+                found = line
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--observations", type=int, default=20_000)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    report = run(args.observations)
+    for key, value in report.items():
+        print(f"{key:24} {value}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
