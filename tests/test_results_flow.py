@@ -503,3 +503,42 @@ def test_an_incremental_pull_from_the_cached_summary_equals_one_computed_afresh(
             fresh.store.close()
     finally:
         p.store.close()
+
+
+def test_reads_and_searches_answer_as_the_whole_bundle_does(store_url: str,
+                                                            clock: Clock) -> None:
+    """Reads and searches look in a part of the result Bundle made alone (no result for the
+    study and participant types, one participant's for an Observation named by subject or id):
+    every published resource reads back exactly as the whole Bundle has it."""
+    p = Pipeline.from_settings(Settings(database_url=store_url), clock=clock)
+    try:
+        assert p.ingest_paths([SAMPLES / name for name in PLAN["files"]]).errors == []
+        published = [e["resource"] for e in p.result_bundle()["entry"]]
+        types = {r["resourceType"] for r in published}
+        assert {"Observation", "Patient", "ResearchSubject", "MeasureReport"} <= types
+        for kind in types:  # a spread of each type (every Observation would take a minute)
+            of_kind = [r for r in published if r["resourceType"] == kind]
+            for resource in of_kind[::max(1, len(of_kind) // 12)]:
+                assert p.read_result(kind, resource["id"]) == resource
+        observations = [r for r in published if r["resourceType"] == "Observation"]
+        patients = [r for r in published if r["resourceType"] == "Patient"]
+        for patient in patients:
+            ref = f"Patient/{patient['id']}"
+            mine = [r for r in observations if r["subject"]["reference"] == ref]
+            assert len(mine) > 20
+            for value in (ref, patient["id"]):
+                assert p.search_results("Observation", {"subject": [value]}) == mine
+        two = f"Patient/{patients[0]['id']},{patients[1]['id']}"
+        assert len(p.search_results("Observation", {"subject": [two]})) == sum(
+            1 for r in observations
+            if r["subject"]["reference"].split("/")[1] in (patients[0]["id"], patients[1]["id"]))
+        assert p.search_results("Observation", {"subject": ["Patient/nobody"]}) == []
+        assert p.search_results("ResearchSubject", {}) == [
+            r for r in published if r["resourceType"] == "ResearchSubject"]
+        ids = f"{observations[0]['id']},{observations[-1]['id']}"
+        assert p.search_results("Observation", {"_id": [ids]}) == [
+            r for r in observations if r["id"] in (observations[0]["id"], observations[-1]["id"])]
+        with pytest.raises(NotFound):
+            p.read_result("Observation", "0" * 32)
+    finally:
+        p.store.close()

@@ -23,6 +23,11 @@ __all__ = ["ResultsAccess"]
 ResultFormat = Literal["bundle", "csv"]
 
 
+#: Published types made of the study, its participants and the summary alone.
+WITHOUT_RESULTS = frozenset({"ResearchStudy", "PlanDefinition", "Patient", "ResearchSubject",
+                             "MeasureReport"})
+
+
 class ResultsAccess:
     """Mixed into Pipeline: everything research servers and statisticians read (pseudonymised
     only), and the delivery outbox."""
@@ -58,11 +63,11 @@ class ResultsAccess:
         return self.results_flow.bundle(form="transaction", keys=result_keys)
 
     def read_result(self, resource_type: str, id: str) -> dict[str, Any]:
-        return read(self._published(), resource_type, id)
+        return read(self._published(resource_type, {"_id": [id]}), resource_type, id)
 
     def search_results(self, resource_type: str,
                        params: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
-        return search(self._published(), resource_type, params)
+        return search(self._published(resource_type, params), resource_type, params)
 
     def study_id(self) -> str:
         """The id of the adapter's ResearchStudy (``ResearchStudy/{id}/$endpoint-results``)."""
@@ -90,5 +95,16 @@ class ResultsAccess:
         """Recompute every participant (e.g. after the study definition changed)."""
         return self.results_flow.recompute_all()
 
-    def _published(self) -> list[dict[str, Any]]:
-        return [e["resource"] for e in self.result_bundle().get("entry", [])]
+    def _published(self, resource_type: str,
+                   params: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+        """What a read or search of ``resource_type`` looks in: the resources of the whole
+        result Bundle, or, where that is enough, of a part of it made alone (the same
+        resources, without reading every result): no result for the types made of the study
+        and its participants, one participant's (or a few) for Observations named by
+        ``subject`` or ``_id``."""
+        flow = self.results_flow
+        if resource_type in WITHOUT_RESULTS:
+            bundle = flow.bundle(with_results=False)
+        else:
+            bundle = flow.bundle(subjects=flow.subjects_named(resource_type, params))
+        return [e["resource"] for e in bundle.get("entry", [])]

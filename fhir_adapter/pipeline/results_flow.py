@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,11 +11,13 @@ from fhir_adapter.errors import ConfigError
 from fhir_adapter.gcpause import gc_paused
 from fhir_adapter.results import (
     BundleForm,
+    Pseudonymiser,
     ResultBuilder,
     ResultResource,
     content_hash,
     summary_period,
 )
+from fhir_adapter.results.study import subject_ids
 from fhir_adapter.store import ResultRow, Store, Unit
 from fhir_adapter.store.published import source_documents
 from fhir_adapter.store.secrets import PSEUDONYM_KEY, read_secret, secret
@@ -154,15 +156,25 @@ class ResultsFlow:
 
     # -- publishing ------------------------------------------------------------------------
     def bundle(self, *, since: datetime | None = None, form: BundleForm = "collection",
-               keys: Sequence[str] | None = None) -> dict[str, Any]:
+               keys: Sequence[str] | None = None, subjects: Sequence[str] | None = None,
+               with_results: bool = True) -> dict[str, Any]:
         """The result Bundle: everything (withdrawn results as entered-in-error), what changed
-        after ``since``, or (``keys``) the current version of those results and what they need."""
+        after ``since``, or (``keys``) the current version of those results and what they need.
+
+        For reads and searches, parts of the whole Bundle, each resource in them as it is
+        there: with ``subjects`` only those participants' results, sources, Patient and
+        ResearchSubject; without ``with_results`` no result and no source; the study resources
+        and the summary always."""
         builder = self.builder(self.key())
         with gc_paused(), self.store.read() as unit:
             stamp = unit.results_stamp()
             cached = self._summary_of(stamp)
             if cached is not None and since is not None and keys is None:
                 rows = _since_rows(unit, since)  # an incremental pull reads what it sends
+            elif cached is not None and not with_results:
+                rows = []
+            elif cached is not None and subjects is not None:
+                rows = [_resource(r) for r in unit.results(subjects=subjects)]
             else:
                 rows = [_resource(r) for r in unit.results()]
             if cached is None:  # rows are all the results here
@@ -170,13 +182,19 @@ class ResultsFlow:
                           summary_period(rows))
                 self._summary = (stamp, *cached)
             people = unit.participants()
+            if not with_results:
+                rows = []
+            if subjects is not None:
+                wanted = set(subjects)
+                rows = [r for r in rows if r.subject in wanted]
+                people = [p for p in people if p.subject in wanted]
             chosen = rows if keys is None else _with_dependencies(rows, keys)
             if since is not None:
                 chosen = [r for r in chosen if r.last_updated is None or r.last_updated > since]
-            subjects = {r.subject for r in chosen}
-            sources = source_documents(unit, subjects)
+            named = {r.subject for r in chosen}
+            sources = source_documents(unit, named)
         if keys is not None:
-            people = [p for p in people if p.subject in subjects]
+            people = [p for p in people if p.subject in named]
             rows = chosen
         summary, period = cached
         return builder.bundle(
@@ -184,6 +202,33 @@ class ResultsFlow:
             summary=summary, subject_status={p.subject: p.status for p in people},
             form=form, since=since, period=period,
         )
+
+    def subjects_named(self, resource_type: str,
+                       params: Mapping[str, Sequence[str]]) -> list[str] | None:
+        """The participants whose published resources can answer this read or search of
+        Observations (``_id`` or ``subject``), or None when every one can."""
+        if resource_type != "Observation":
+            return None
+        if "subject" in params:
+            wanted = {part for v in params["subject"] for part in v.split(",") if part}
+            with self.store.read() as unit:
+                people = unit.participants()
+            return sorted(p.subject for p in people if _names(wanted, subject_ids(p.subject)[0]))
+        if "_id" in params:
+            ids = {part for v in params["_id"] for part in v.split(",") if part}
+            return self._owners_of(ids)
+        return None
+
+    def _owners_of(self, ids: set[str]) -> list[str]:
+        """The participants of the published Observations with these ids: results (their ids
+        are in the stored resource) and sources (pseudonymous ids of the stored ones)."""
+        pseudonyms = Pseudonymiser(self.key())
+        with gc_paused(), self.store.read() as unit:
+            owners = {r.subject for r in unit.results() if r.resource.get("id") in ids}
+            wanted = {f"Observation/{i}" for i in ids}
+            owners |= {subject for rid, subject in unit.measurement_owners()
+                       if pseudonyms.reference(f"Observation/{rid}") in wanted}
+        return sorted(owners)
 
     def _summary_of(self, stamp: Stamp) -> tuple[StudySummary, Period | None] | None:
         """The study summary and its period, computed when the results were last as ``stamp``
@@ -227,6 +272,12 @@ def _store_results(unit: Unit, subject: str, produced: list[ResultResource],
                                 old.resource, old.version + 1, at))
         report.withdrawn.append(old.key)
     unit.put_results(writes, enqueue=True)
+
+
+def _names(wanted: set[str], patient: str) -> bool:
+    """Whether a ``subject`` search value names this pseudonymous Patient (``Patient/id`` or
+    the bare id), as the search itself matches it."""
+    return f"Patient/{patient}" in wanted or patient in wanted
 
 
 def _since_rows(unit: Unit, since: datetime) -> list[ResultResource]:

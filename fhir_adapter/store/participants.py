@@ -153,6 +153,11 @@ class ParticipantRepository(UnitBase):
         return self.conn.execute(select(measurement.c.subject).where(
             measurement.c.resource_id == resource_id)).scalar()
 
+    def measurement_owners(self) -> list[tuple[str, str]]:
+        """(Observation adapter id, subject) of every measurement, withdrawn ones included."""
+        rows = self.conn.execute(select(measurement.c.resource_id, measurement.c.subject))
+        return [(str(r.resource_id), str(r.subject)) for r in rows]
+
     def measurements_for_specimen(
         self, specimen_keys: Sequence[str]
     ) -> list[tuple[str, str, str]]:
