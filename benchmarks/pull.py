@@ -5,7 +5,8 @@ an incremental pull (``_since``), right after the whole one and after new data.
 
 The store is filled by a bulk NDJSON load (not timed, see ``bulk_ndjson``). Then, in this
 process: the whole Bundle (every result, its participants and sources, the study summary); an
-incremental pull since the load (nothing new: the summary of the first is reused); a
+incremental pull since the load (nothing new: the summary of the first is reused); a read of
+one result Observation by id, and a search of one participant's Observations by subject; a
 correction of one participant's last creatinine; the incremental pull again (its results
 amended: the summary is computed anew once). Baseline: the whole
 Bundle, in the same run.
@@ -47,6 +48,11 @@ def run(observations: int = 20_000) -> dict[str, Any]:
             since = pipeline.store.clock()
             whole_s, whole = _timed(pipeline.result_bundle)
             empty_s, empty = _timed(lambda: pipeline.result_bundle(since))
+            observation = next(e["resource"] for e in whole["entry"]
+                               if e["resource"]["resourceType"] == "Observation")
+            read_s, _ = _timed(lambda: pipeline.read_result("Observation", observation["id"]))
+            subject = {"subject": [observation["subject"]["reference"]]}
+            search_s, found = _timed(lambda: pipeline.search_results("Observation", subject))
             line = _last_creatinine_of_the_first_participant(export.observations)
             line["status"] = "amended"  # corrected by the lab: its results are amended
             line["valueQuantity"]["value"] = round(line["valueQuantity"]["value"] * 1.5, 2)
@@ -58,6 +64,8 @@ def run(observations: int = 20_000) -> dict[str, Any]:
         "observations": observations, "participants": export.participants,
         "whole_seconds": round(whole_s, 3), "whole_entries": len(whole["entry"]),
         "nothing_new_seconds": round(empty_s, 3), "nothing_new_entries": len(empty["entry"]),
+        "read_observation_seconds": round(read_s, 3),
+        "search_subject_seconds": round(search_s, 3), "search_subject_found": len(found),
         "after_change_seconds": round(changed_s, 3),
         "after_change_entries": len(changed["entry"]),
     }

@@ -23,7 +23,7 @@ EXPECTED = {
     "bulk_ndjson": {"bulk_ndjson.seconds", "bulk_ndjson.rate", "bulk_ndjson.peak_rss",
                     "bulk_ndjson.rss_flat"},
     "lab_feed": {"lab_feed.rate"},
-    "pull": {"pull.nothing_new", "pull.after_change"},
+    "pull": {"pull.nothing_new", "pull.after_change", "pull.read", "pull.search_subject"},
 }
 #: the only benchmark that may be skipped here: it needs a PostgreSQL server
 MAY_SKIP = {"ingest_http.postgresql"}
