@@ -4,6 +4,7 @@ every one a first version; a load that stops leaves a queue that the next one ta
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,3 +129,41 @@ def test_a_transaction_leaves_its_participants_off_the_queue(store_url: str) -> 
             assert unit.stale_subjects() == ["S-02"]
     finally:
         pipeline.store.close()
+
+
+def test_two_processes_recomputing_the_queue_at_once_share_it(
+        exports: dict[str, BulkExport], store_url: str, small_chunks: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two pipelines (as two server workers starting) take the queue at once: on PostgreSQL
+    each claims participants the other has not, on SQLite they wait for each other; either way
+    no error, the queue ends empty and every result is a first version."""
+    loader = _open(store_url)
+    with monkeypatch.context() as patched:
+        patched.setattr(Pipeline, "recompute_stale", lambda self: None)
+        _load(loader, exports["time"])
+        a, b = _open(store_url), _open(store_url)
+    loader.store.close()
+    errors: list[BaseException] = []
+
+    def drain(p: Pipeline) -> None:
+        try:
+            p.results_flow.recompute_stale(batch=1)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=drain, args=(p,)) for p in (a, b)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    try:
+        assert errors == []
+        with a.store.read() as unit:
+            assert unit.stale_subjects() == []
+            rows = unit.results()
+        assert {r.subject for r in rows} == {
+            s for _, _, s in read_enrollment(exports["time"].enrollment)}
+        assert {(r.status, r.version) for r in rows} == {("final", 1)}
+    finally:
+        a.store.close()
+        b.store.close()

@@ -129,7 +129,7 @@ class ResultsFlow:
         report = RecomputeReport()
         while True:
             with self.store.transaction() as unit:
-                subjects = unit.stale_subjects(limit=batch)
+                subjects = unit.stale_subjects(limit=batch, claim=True)
                 if not subjects:
                     return report
                 done = self.recompute(unit, subjects)

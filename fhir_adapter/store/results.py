@@ -153,11 +153,16 @@ class ResultRepository(UnitBase):
             [{"subject": s, "queued_at": now} for s in sorted(set(subjects))],
         )
 
-    def stale_subjects(self, *, limit: int | None = None) -> list[str]:
-        """Queued participants, in subject order (``limit`` of them)."""
+    def stale_subjects(self, *, limit: int | None = None, claim: bool = False) -> list[str]:
+        """Queued participants, in subject order (``limit`` of them). With ``claim`` (in a
+        writing unit) they are locked until it ends, and those another unit holds are skipped:
+        processes recomputing the queue at once on PostgreSQL take different participants
+        (SQLite has one writer at a time anyway)."""
         query = select(recompute_pending.c.subject).order_by(recompute_pending.c.subject)
         if limit is not None:
             query = query.limit(limit)
+        if claim:
+            query = query.with_for_update(skip_locked=True)
         return [str(s) for s in self.conn.execute(query).scalars()]
 
     def clear_stale(self, subjects: Sequence[str]) -> None:
