@@ -33,7 +33,7 @@ import psutil
 
 from benchmarks.data import BULK_TYPES, ORDERS, read_enrollment, write_bulk_export
 
-__all__ = ["MemoryTrace", "main", "orjson_lines", "profile", "run"]
+__all__ = ["MemoryTrace", "main", "orjson_lines", "profile", "run", "show"]
 
 _MB = 1024 * 1024
 _SETUP = BULK_TYPES[:-1]
@@ -227,13 +227,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         print(profile(args.observations, order=args.order))
         return 0
-    report = run(args.observations, keep=args.keep, order=args.order)
+    show(run(args.observations, keep=args.keep, order=args.order), args.json)
+    return 0
+
+
+def show(report: dict[str, Any], json_path: Path | None) -> None:
+    """Print a report, a figure per line, and write it as JSON to ``json_path`` if given."""
     for key, value in report.items():
         print(f"{key:28} {value}")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 0
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

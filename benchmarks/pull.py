@@ -15,7 +15,6 @@ Bundle, in the same run.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.bulk_ndjson import _prepared
+from benchmarks.bulk_ndjson import _prepared, show
 
 __all__ = ["main", "run"]
 
@@ -90,12 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--observations", type=int, default=20_000)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    report = run(args.observations)
-    for key, value in report.items():
-        print(f"{key:24} {value}")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    show(run(args.observations), args.json)
     return 0
 
 
