@@ -15,6 +15,7 @@ from fhir_adapter.results import (
     ResultBuilder,
     ResultResource,
     content_hash,
+    result_id,
     summary_period,
 )
 from fhir_adapter.results.study import subject_ids
@@ -220,14 +221,17 @@ class ResultsFlow:
         return None
 
     def _owners_of(self, ids: set[str]) -> list[str]:
-        """The participants of the published Observations with these ids: results (their ids
-        are in the stored resource) and sources (pseudonymous ids of the stored ones)."""
+        """The participants of the published Observations with these ids: results (ids made
+        from their keys) and sources (pseudonymous ids of the stored ones); no resource is
+        read."""
         pseudonyms = Pseudonymiser(self.key())
-        with gc_paused(), self.store.read() as unit:
-            owners = {r.subject for r in unit.results() if r.resource.get("id") in ids}
-            wanted = {f"Observation/{i}" for i in ids}
-            owners |= {subject for rid, subject in unit.measurement_owners()
-                       if pseudonyms.reference(f"Observation/{rid}") in wanted}
+        with self.store.read() as unit:
+            found = {result_id(key, kind): subject for key, kind, subject in unit.result_owners()}
+            owners = {found[i] for i in ids if i in found}
+            wanted = {f"Observation/{i}" for i in ids if i not in found}
+            if wanted:  # not all of them results: sources
+                owners |= {subject for rid, subject in unit.measurement_owners()
+                           if pseudonyms.reference(f"Observation/{rid}") in wanted}
         return sorted(owners)
 
     def _summary_of(self, stamp: Stamp) -> tuple[StudySummary, Period | None] | None:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from .bundle import RESULT_STATUSES, BundleForm, ResultBuilder, ResultResource, summary_period
+from .bundle import (
+    RESULT_STATUSES,
+    BundleForm,
+    ResultBuilder,
+    ResultResource,
+    result_id,
+    summary_period,
+)
 from .sources import pseudonymous_source
 from .table import COLUMNS, to_csv
 from .vocab import BASE, SYSTEMS, Pseudonymiser, content_hash, identifier_id
@@ -19,6 +26,7 @@ __all__ = [
     "content_hash",
     "identifier_id",
     "pseudonymous_source",
+    "result_id",
     "summary_period",
     "to_csv",
 ]

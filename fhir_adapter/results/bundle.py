@@ -20,14 +20,20 @@ from fhir_adapter.trial.model import (
 )
 
 from . import study as study_resources
-from .observations import participant_observation, visit_observation
+from .observations import (
+    participant_observation,
+    participant_result_id,
+    visit_observation,
+    visit_result_id,
+)
 from .reports import measure_report, provenance
 from .sources import pseudonymous_source
 from .table import to_csv
 from .vocab import BASE, Pseudonymiser, fhir_time, identifier_id
 
 __all__ = [
-    "RESULT_STATUSES", "BundleForm", "ResultBuilder", "ResultResource", "summary_period",
+    "RESULT_STATUSES", "BundleForm", "ResultBuilder", "ResultResource", "result_id",
+    "summary_period",
 ]
 
 BundleForm = Literal["collection", "transaction"]
@@ -253,6 +259,11 @@ class ResultBuilder:
                 {"fullUrl": urns[local], "resource": body, "request": {"method": "PUT", "url": url}}
             )
         return _bundle("transaction", entries, now)
+
+
+def result_id(key: str, kind: str) -> str:
+    """The published id of a stored result, from its key (identifier value) and kind."""
+    return visit_result_id(key) if kind == ENDPOINT_RESULT else participant_result_id(key)
 
 
 def summary_period(results: Iterable[ResultResource]) -> tuple[datetime, datetime] | None:

@@ -132,6 +132,12 @@ class ResultRepository(UnitBase):
             found += [_result(r) for r in self.conn.execute(part)]
         return sorted(found, key=lambda r: r.key)
 
+    def result_owners(self) -> list[tuple[str, str, str]]:
+        """(key, kind, subject) of every stored result, without reading the resources."""
+        rows = self.conn.execute(select(
+            endpoint_result.c.key, endpoint_result.c.kind, endpoint_result.c.subject))
+        return [(str(r.key), str(r.kind), str(r.subject)) for r in rows]
+
     def results_stamp(self) -> tuple[int, int, str]:
         """What changes whenever any result is written: (rows, sum of versions, newest write).
         One aggregate query; a cache of what is derived from every result is keyed by it."""
