@@ -542,3 +542,38 @@ def test_reads_and_searches_answer_as_the_whole_bundle_does(store_url: str,
             p.read_result("Observation", "0" * 32)
     finally:
         p.store.close()
+
+
+def test_the_summary_follows_corrections_computing_only_the_participants_they_change(
+        store_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The summary is kept per participant: after the corrections only FSGS-01 and FSGS-02 are
+    computed again, and the MeasureReport equals the one a pipeline opened anew computes."""
+    settings = Settings(database_url=store_url)
+    p = Pipeline.from_settings(settings, clock=clock)
+    try:
+        p.ingest_paths([SAMPLES / name for name in PLAN["files"][:-1]])
+        before = _report(p.result_bundle())  # every participant computed once
+        computed: list[str] = []
+        real = ResultsFlow.endpoints_of
+        monkeypatch.setattr(ResultsFlow, "endpoints_of",
+                            lambda self, record: computed.append(record.participant.subject)
+                            or real(self, record))
+        clock.tick()
+        p.ingest_paths([SAMPLES / PLAN["files"][-1]])  # the corrections
+        computed.clear()  # the ingest recomputes its participants' results: not counted
+        after = _report(p.result_bundle())
+        assert sorted(computed) == ["FSGS-01", "FSGS-02"]
+        assert after != before  # FSGS-01's week-2 creatinine moved the median change
+        monkeypatch.undo()
+        fresh = Pipeline.from_settings(settings, clock=clock)
+        try:
+            assert _report(fresh.result_bundle()) == after
+        finally:
+            fresh.store.close()
+    finally:
+        p.store.close()
+
+
+def _report(bundle: dict[str, Any]) -> dict[str, Any]:
+    return next(e["resource"] for e in bundle["entry"]
+                if e["resource"]["resourceType"] == "MeasureReport")

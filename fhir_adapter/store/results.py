@@ -138,6 +138,14 @@ class ResultRepository(UnitBase):
             endpoint_result.c.key, endpoint_result.c.kind, endpoint_result.c.subject))
         return [(str(r.key), str(r.kind), str(r.subject)) for r in rows]
 
+    def result_stamps(self) -> dict[str, tuple[int, int]]:
+        """Per participant with results: (count, sum of versions) of them (any write of one
+        of its results changes it)."""
+        rows = self.conn.execute(
+            select(endpoint_result.c.subject, func.count(), func.sum(endpoint_result.c.version))
+            .group_by(endpoint_result.c.subject))
+        return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
+
     def results_stamp(self) -> tuple[int, int, str]:
         """What changes whenever any result is written: (rows, sum of versions, newest write).
         One aggregate query; a cache of what is derived from every result is keyed by it."""
