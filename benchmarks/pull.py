@@ -8,8 +8,8 @@ process: the whole Bundle (every result, its participants and sources, the study
 incremental pull since the load (nothing new: the summary of the first is reused); a read of
 one result Observation by id, and a search of one participant's Observations by subject; a
 correction of one participant's last creatinine; the incremental pull again (its results
-amended: the summary is computed anew once). Baseline: the whole
-Bundle, in the same run.
+amended: that participant's part of the summary is computed again). Baseline: the whole Bundle,
+in the same run.
 """
 
 from __future__ import annotations

@@ -233,7 +233,7 @@ def pull(size: Size) -> list[Figure]:
                *held(r["nothing_new_seconds"], 0.1, "<= 0.1x the whole Bundle"), r),
         Figure("pull.after_change", f"_since pull after a correction, {where}",
                r["after_change_seconds"], "s", whole, label,
-               *held(r["after_change_seconds"], 1.0, "<= 1x the whole Bundle")),
+               *held(r["after_change_seconds"], 0.1, "<= 0.1x the whole Bundle")),
         Figure("pull.read", f"read of one Observation by id, {where}",
                r["read_observation_seconds"], "s", whole, label,
                *held(r["read_observation_seconds"], 0.2, "<= 0.2x the whole Bundle")),
