@@ -228,16 +228,22 @@ def test_a_changed_source_with_the_same_values_rewrites_no_result(pipeline: Pipe
     assert outbox_count(pipeline) == queued
 
 
-def test_new_data_recomputes_only_that_participant(pipeline: Pipeline, clock: Clock,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    pipeline.process_bundle(participant(1, creatinine_pair(1)), sender="h")
-    pipeline.process_bundle(participant(2, creatinine_pair(2, "0.60", "0.66")), sender="h")
-    before = rows(pipeline)
+def _counted_computations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The subjects whose endpoints are computed from now on, in order."""
     computed: list[str] = []
     original = ResultsFlow.endpoints_of
     monkeypatch.setattr(ResultsFlow, "endpoints_of",
                         lambda self, record: computed.append(record.participant.subject)
                         or original(self, record))
+    return computed
+
+
+def test_new_data_recomputes_only_that_participant(pipeline: Pipeline, clock: Clock,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline.process_bundle(participant(1, creatinine_pair(1)), sender="h")
+    pipeline.process_bundle(participant(2, creatinine_pair(2, "0.60", "0.66")), sender="h")
+    before = rows(pipeline)
+    computed = _counted_computations(monkeypatch)
     clock.tick()
     urea = obs(2, "U2-W2", "3091-6", "30", "mg/dL", timedelta(days=14))
     urea["subject"] = {"reference": f"Patient?identifier={MRN}|MRN-2"}
@@ -553,11 +559,7 @@ def test_the_summary_follows_corrections_computing_only_the_participants_they_ch
     try:
         p.ingest_paths([SAMPLES / name for name in PLAN["files"][:-1]])
         before = _report(p.result_bundle())  # every participant computed once
-        computed: list[str] = []
-        real = ResultsFlow.endpoints_of
-        monkeypatch.setattr(ResultsFlow, "endpoints_of",
-                            lambda self, record: computed.append(record.participant.subject)
-                            or real(self, record))
+        computed = _counted_computations(monkeypatch)
         clock.tick()
         p.ingest_paths([SAMPLES / PLAN["files"][-1]])  # the corrections
         computed.clear()  # the ingest recomputes its participants' results: not counted
