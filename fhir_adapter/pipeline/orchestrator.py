@@ -97,9 +97,8 @@ class Pipeline(ResultsAccess):
 
         The participants whose data came in NDJSON lines or lone resources are recomputed
         once each, at the end (queued in the store meanwhile: a load that stops leaves its
-        queue to the next load, which recomputes it first)."""
+        queue, which opening a pipeline on the store, or the end of the next load, takes up)."""
         summary = LoadSummary()
-        self.recompute_stale()
         try:
             self._ingest_paths(paths, sender, progress, summary)
         finally:

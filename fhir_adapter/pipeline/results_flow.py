@@ -31,7 +31,7 @@ from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantRecord, St
 __all__ = ["RecomputeReport", "ResultsFlow", "configured_key"]
 
 WITHDRAWN = "entered-in-error"
-Stamp = tuple[int, int, str]
+Stamp = tuple[int, int]
 Period = tuple[datetime, datetime]
 #: Queued participants recomputed per transaction by ``recompute_stale``.
 STALE_BATCH = 200
@@ -59,7 +59,7 @@ class _Digest:
     (count, sum of versions) of the participant's results, the endpoints the summary reads
     (``_summarised``), the first and last effective time of the participant's results."""
 
-    stamp: tuple[int, int]
+    stamp: Stamp
     endpoints: ParticipantEndpoints
     period: Period | None
 

@@ -168,8 +168,8 @@ class ResultBuilder:
         source_resources = self._sources(chosen, sources)
         resources += source_resources
         if summary is not None:
-            resources.append(self._summary(summary, everything if period is None else period,
-                                           now))
+            span = period if period is not None else summary_period(everything)
+            resources.append(self._summary(summary, span, now))
         targets = [f"Observation/{o['id']}" for o in observations]
         if targets:
             entities = [f"Observation/{s['id']}" for s in source_resources]
@@ -221,12 +221,8 @@ class ResultBuilder:
         return list(out.values())
 
     def _summary(
-        self,
-        summary: StudySummary,
-        results: list[ResultResource] | tuple[datetime, datetime],
-        now: datetime,
+        self, summary: StudySummary, period: tuple[datetime, datetime] | None, now: datetime
     ) -> dict[str, Any]:
-        period = results if isinstance(results, tuple) else summary_period(results)
         return measure_report(
             self.study, summary, date=now, period=period or (now, now), catalogue=self.catalogue
         )

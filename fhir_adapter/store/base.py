@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -15,7 +15,16 @@ if TYPE_CHECKING:
     from fhir_adapter.store.participants import ParticipantRow
     from fhir_adapter.store.resources import StoredResource
 
-__all__ = ["Clock", "UnitBase"]
+__all__ = ["IN_BATCH", "Clock", "UnitBase", "in_batches"]
+
+#: Most values bound in one ``IN (...)`` (SQLite's limit is far above; PostgreSQL has none).
+IN_BATCH = 500
+
+
+def in_batches(values: Sequence[str]) -> Iterator[list[str]]:
+    """``values`` in consecutive parts of at most ``IN_BATCH``, one ``IN (...)`` each."""
+    for start in range(0, len(values), IN_BATCH):
+        yield list(values[start:start + IN_BATCH])
 
 Clock = Callable[[], datetime]
 

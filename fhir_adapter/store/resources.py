@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fhir_adapter.errors import ConflictError
-from fhir_adapter.store.base import UnitBase
+from fhir_adapter.store.base import UnitBase, in_batches
 from fhir_adapter.store.fast import FastInsert, integrity_errors
 from fhir_adapter.store.keys import from_db_time, to_utc
 from fhir_adapter.store.schema import resource, resource_key, resource_version
@@ -20,8 +20,6 @@ from fhir_adapter.store.schema import resource, resource_key, resource_version
 __all__ = ["ResourceRepository", "SaveOutcome", "StoredResource"]
 
 _MAX_RETRIES = 5
-#: Most values bound in one ``IN (...)`` (SQLite's limit is far above; PostgreSQL has none).
-_IN_BATCH = 500
 
 # Statements built once, with bound parameters: SQLAlchemy compiles each once per engine.
 _KEYS_IN = select(resource_key.c.key, resource_key.c.resource_id).where(
@@ -98,14 +96,13 @@ class ResourceRepository(UnitBase):
         self._look_up(asked)
         owners = (self._owners.get(k) for k in asked)
         wanted = list({rid for rid in owners if rid is not None and rid not in self._stored})
-        for start in range(0, len(wanted), _IN_BATCH):
-            for row in self.conn.execute(_BY_IDS, {"ids": wanted[start:start + _IN_BATCH]}):
+        for part in in_batches(wanted):
+            for row in self.conn.execute(_BY_IDS, {"ids": part}):
                 self._stored[row.id] = _stored(row)
 
     def _look_up(self, keys: Sequence[str]) -> None:
         missing = [k for k in keys if k not in self._owners]
-        for start in range(0, len(missing), _IN_BATCH):
-            part = missing[start:start + _IN_BATCH]
+        for part in in_batches(missing):
             found = {key: rid for key, rid in self.conn.execute(_KEYS_IN, {"keys": part})}
             for key in part:
                 self._owners[key] = found.get(key)

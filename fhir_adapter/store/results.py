@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from fhir_adapter.store.base import UnitBase
+from fhir_adapter.store.base import UnitBase, in_batches
 from fhir_adapter.store.keys import from_db_time, to_utc
 from fhir_adapter.store.schema import audit, endpoint_result, outbox, recompute_pending
 
@@ -125,11 +125,10 @@ class ResultRepository(UnitBase):
             query = query.where(endpoint_result.c.kind == kind)
         if subjects is None:
             return [_result(r) for r in self.conn.execute(query)]
-        wanted = sorted(set(subjects))
         found: list[ResultRow] = []
-        for first in range(0, len(wanted), 500):  # bound the IN list
-            part = query.where(endpoint_result.c.subject.in_(wanted[first:first + 500]))
-            found += [_result(r) for r in self.conn.execute(part)]
+        for part in in_batches(sorted(set(subjects))):
+            found += [_result(r) for r in self.conn.execute(
+                query.where(endpoint_result.c.subject.in_(part)))]
         return sorted(found, key=lambda r: r.key)
 
     def result_owners(self) -> list[tuple[str, str, str]]:
@@ -146,14 +145,12 @@ class ResultRepository(UnitBase):
             .group_by(endpoint_result.c.subject))
         return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
-    def results_stamp(self) -> tuple[int, int, str]:
-        """What changes whenever any result is written: (rows, sum of versions, newest write).
-        One aggregate query; a cache of what is derived from every result is keyed by it."""
+    def results_stamp(self) -> tuple[int, int]:
+        """What changes whenever any result is written (a new row, or a new version of one):
+        (rows, sum of versions). A cache of what is derived from every result is keyed by it."""
         row = self.conn.execute(select(
-            func.count(), func.coalesce(func.sum(endpoint_result.c.version), 0),
-            func.max(endpoint_result.c.last_updated),
-        )).one()
-        return int(row[0]), int(row[1]), str(row[2])
+            func.count(), func.coalesce(func.sum(endpoint_result.c.version), 0))).one()
+        return int(row[0]), int(row[1])
 
     # -- participants whose results wait for a recomputation ------------------------------
     def mark_stale(self, subjects: Sequence[str]) -> None:
@@ -181,9 +178,9 @@ class ResultRepository(UnitBase):
 
     def clear_stale(self, subjects: Sequence[str]) -> None:
         """These participants' results are current: off the queue."""
-        for start in range(0, len(subjects), 500):  # bound the IN list
+        for part in in_batches(subjects):
             self.conn.execute(delete(recompute_pending).where(
-                recompute_pending.c.subject.in_(list(subjects[start:start + 500]))))
+                recompute_pending.c.subject.in_(part)))
 
     def enqueue(self, result_key: str, version: int) -> int:
         now = to_utc(self.now())
