@@ -19,8 +19,9 @@ from typing import IO, Any, cast
 
 import orjson
 
-from fhir_adapter.mapping import Mapper, SiteCodeMaps, Unmapped
+from fhir_adapter.mapping import Mapper, Unmapped
 from fhir_adapter.paths import mappings_dir, sample_bundles_dir
+from fhir_adapter.terminology import SiteCodeMaps
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.trial.model import Participant, ParticipantRecord
 

@@ -34,7 +34,7 @@ def _compute_all(records: list[Any]) -> int:
 
     defs = definitions()
     results = [compute(r, defs.study, defs.catalogue) for r in records]
-    summarize(results)
+    summarize(results, defs.study.median_changes)
     return sum(len(r.visit_results) + len(r.participant_results) for r in results)
 
 

@@ -60,7 +60,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     pipeline = app.state.pipeline
     worker = None
-    if settings.push_url and hasattr(pipeline, "outbox") and hasattr(pipeline, "push_bundle"):
+    if settings.push_url:
         from fhir_adapter.outbound import start_push_worker
 
         worker = start_push_worker(pipeline.outbox, pipeline.push_bundle, settings)

@@ -6,33 +6,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fhir_adapter import __version__
+from fhir_adapter.scope import (
+    CANONICAL_BASE,
+    RESULT_SEARCH_PARAMS,
+    RESULT_TYPES,
+    VALIDATE_TYPES,
+    WRITE_TYPES,
+)
 
-__all__ = [
-    "RESULT_SEARCH_PARAMS",
-    "RESULT_TYPES",
-    "VALIDATE_TYPES",
-    "WRITE_TYPES",
-    "capability_statement",
-]
+__all__ = ["capability_statement"]
 
-#: Hospital resource types accepted by create and update (INTERFACES.md).
-WRITE_TYPES = ("Patient", "Observation", "MedicationAdministration", "Specimen", "ResearchSubject")
-#: What $validate takes.
-VALIDATE_TYPES = (*WRITE_TYPES, "Bundle")
-#: Result resource types readable and searchable (pseudonymised; RESULTS.md).
-RESULT_TYPES = ("ResearchStudy", "Patient", "ResearchSubject", "Observation", "MeasureReport")
-#: Search parameters over results: name -> (FHIR search type, documentation).
-RESULT_SEARCH_PARAMS = {
-    "_id": ("token", "the resource id"),
-    "identifier": ("token", "system|value, |value or value"),
-    "subject": ("reference", "the pseudonymous Patient (Patient/id or id)"),
-    "code": ("token", "system|code or code"),
-    "_lastUpdated": ("date", "with the prefixes gt, ge, lt, le, eq"),
-}
 _SUBJECT_TYPES = frozenset({"Observation", "MeasureReport"})
 _CODE_TYPES = frozenset({"Observation"})
 
-_BASE = "https://fhir-adapter.org/fhir"
 _IDENTITY_NOTE = (
     "A create (POST) of a resource that is already stored under the same identity (the same "
     "identifier, else the same sender and id, else the same urn:uuid fullUrl) is taken as an "
@@ -95,7 +81,7 @@ _VALIDATE = {
 }
 _ENDPOINT_RESULTS = {
     "name": "endpoint-results",
-    "definition": f"{_BASE}/OperationDefinition/endpoint-results",
+    "definition": f"{CANONICAL_BASE}/OperationDefinition/endpoint-results",
     "documentation": "The result Bundle (collection) of the study; _since=instant for increments.",
 }
 

@@ -9,11 +9,11 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_adapter.api.capability import RESULT_TYPES
 from fhir_adapter.api.deps import in_thread, pipeline_of, unknown_type
 from fhir_adapter.api.responses import FhirResponse, base_url, http_date
 from fhir_adapter.api.security import authenticate, require
 from fhir_adapter.errors import Issue, NotFound, UnusableInput
+from fhir_adapter.scope import RESULT_TYPES
 
 __all__ = ["parse_instant", "router"]
 

@@ -8,12 +8,12 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_adapter.api.capability import VALIDATE_TYPES
 from fhir_adapter.api.deps import body_of, in_thread, pipeline_of, unknown_type, wrong_type
 from fhir_adapter.api.responses import FhirResponse
 from fhir_adapter.api.security import authenticate
 from fhir_adapter.api.write import JSON_BODY
 from fhir_adapter.errors import Issue, UnusableInput
+from fhir_adapter.scope import VALIDATE_TYPES
 
 __all__ = ["router"]
 

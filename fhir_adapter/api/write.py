@@ -9,7 +9,6 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fhir_adapter.api.capability import WRITE_TYPES
 from fhir_adapter.api.deps import (
     body_of,
     in_thread,
@@ -21,6 +20,7 @@ from fhir_adapter.api.deps import (
 from fhir_adapter.api.responses import FhirResponse, prefer_return, write_response
 from fhir_adapter.api.security import authenticate, require
 from fhir_adapter.errors import AdapterError, Issue, UnusableInput
+from fhir_adapter.scope import WRITE_TYPES
 from fhir_adapter.store.tokens import Principal
 
 __all__ = ["JSON_BODY", "in_bundle", "router"]

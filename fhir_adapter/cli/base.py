@@ -11,12 +11,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from fhir_adapter.errors import AdapterError, ConfigError, Where
+from fhir_adapter.errors import AdapterError, Where
 from fhir_adapter.pipeline import LoadSummary, Pipeline
 from fhir_adapter.pipeline.orchestrator import expand_paths
 from fhir_adapter.settings import Settings
 
-__all__ = ["Exit", "app", "err", "ingest_files", "main", "needs", "open_pipeline", "out"]
+__all__ = ["Exit", "app", "err", "ingest_files", "main", "open_pipeline", "out"]
 
 app = typer.Typer(
     name="fhir-adapter", no_args_is_help=True, add_completion=False,
@@ -70,14 +70,6 @@ def _usage_exit(exc: Exception) -> None:
 
 def open_pipeline(settings: Settings | None = None) -> Pipeline:
     return Pipeline.from_settings(settings or Settings())
-
-
-def needs(pipeline: Pipeline, *names: str) -> None:
-    """Refuse, with one line, a command whose pipeline methods this build lacks."""
-    missing = [name for name in names if not hasattr(pipeline, name)]
-    if missing:
-        names_text = ", ".join(f"Pipeline.{name}" for name in missing)
-        raise ConfigError(f"this build of fhir-adapter lacks {names_text}")
 
 
 def ingest_files(pipeline: Pipeline, paths: list[Path], sender: str) -> LoadSummary:

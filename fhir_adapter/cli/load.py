@@ -10,11 +10,10 @@ import typer
 
 from fhir_adapter.cli.base import Exit, app, err, ingest_files, open_pipeline, out
 from fhir_adapter.cli.tables import endpoint_tables, participants_table, summary_table
-from fhir_adapter.errors import ConfigError, UnusableInput
+from fhir_adapter.errors import UnusableInput
 from fhir_adapter.paths import sample_bundles_dir
 from fhir_adapter.pipeline import LoadSummary, Pipeline
 from fhir_adapter.settings import Settings
-from fhir_adapter.trial.endpoints import compute
 from fhir_adapter.trial.model import ParticipantEndpoints
 
 __all__ = ["DEMO_DATABASE", "RESULTS_FILE", "demo", "enroll", "ingest", "participants",
@@ -72,9 +71,6 @@ def demo(
     out.print(participants_table(pipeline, pipeline.records()))
     for table in endpoint_tables(endpoints_of(pipeline)):
         out.print(table)
-    if not hasattr(pipeline, "result_bundle"):
-        raise ConfigError("this build of fhir-adapter lacks Pipeline.result_bundle: "
-                          f"{RESULTS_FILE} not written")
     target = Path(RESULTS_FILE).resolve()
     bundle = pipeline.result_bundle()
     target.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -86,11 +82,7 @@ def demo(
 
 def endpoints_of(pipeline: Pipeline) -> list[ParticipantEndpoints]:
     """Every participant's endpoints, as the results side computes them."""
-    computed = getattr(pipeline, "endpoints", None)
-    if callable(computed):
-        return list(computed())
-    catalogue = pipeline.mapper.catalogue
-    return [compute(record, pipeline.study, catalogue) for record in pipeline.records()]
+    return list(pipeline.endpoints())
 
 
 def sample_files() -> list[Path]:

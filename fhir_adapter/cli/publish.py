@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from fhir_adapter.cli.base import Exit, app, err, needs, open_pipeline, out
+from fhir_adapter.cli.base import Exit, app, err, open_pipeline, out
 from fhir_adapter.errors import UnusableInput
 from fhir_adapter.pipeline.orchestrator import expand_paths
 from fhir_adapter.pipeline.validating import offline_validator
@@ -95,10 +95,8 @@ def results(
     fmt = _choice("--format", format, ("bundle", "csv"))
     pipeline = open_pipeline()
     if fmt == "csv":
-        needs(pipeline, "results_csv")
         text = pipeline.results_csv()
     else:
-        needs(pipeline, "result_bundle")
         text = json.dumps(pipeline.result_bundle(), indent=2, ensure_ascii=False) + "\n"
     if out_file is None:
         sys.stdout.write(text)
@@ -121,7 +119,6 @@ def push(
 
     settings = Settings()
     pipeline = open_pipeline(settings)
-    needs(pipeline, "outbox", "push_bundle")
     report = send(pipeline.outbox, pipeline.push_bundle, to_url=to or settings.push_url,
                   token=settings.push_token, all=all_)
     for line in report.lines():
@@ -138,7 +135,6 @@ def outbox(
     from fhir_adapter.outbound import outbox_listing, render_listing
 
     pipeline = open_pipeline()
-    needs(pipeline, "outbox")
     states = ("pending", "failed", "delivered") if all_states else ("pending", "failed")
     for line in render_listing(outbox_listing(pipeline.outbox, states=states)):
         out.print(line, markup=False, soft_wrap=True)

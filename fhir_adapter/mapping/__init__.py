@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from fhir_adapter.mapping.facts import PatientFacts, SubjectFacts, Unmapped
 from fhir_adapter.mapping.mapper import Mapper
-from fhir_adapter.mapping.sites import SiteCodeMaps, SiteMapping
 from fhir_adapter.mapping.times import place
-from fhir_adapter.mapping.units import convert, quantity_unit
 
 __all__ = [
     "Mapper",
     "PatientFacts",
-    "SiteCodeMaps",
-    "SiteMapping",
     "SubjectFacts",
     "Unmapped",
-    "convert",
     "place",
-    "quantity_unit",
 ]

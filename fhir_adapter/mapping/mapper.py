@@ -7,13 +7,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from fhir_adapter.errors import ConfigError, InvalidResource, Where
+from fhir_adapter.errors import InvalidResource, Where
 from fhir_adapter.fhir.primitives import parse_datetime, to_decimal
 from fhir_adapter.mapping.enrollment import is_this_study, read_subject
 from fhir_adapter.mapping.facts import PatientFacts, SubjectFacts, Unmapped
-from fhir_adapter.mapping.sites import SiteCodeMaps
 from fhir_adapter.mapping.times import at_midnight, place
-from fhir_adapter.mapping.units import convert, quantity_unit
+from fhir_adapter.terminology import SiteCodeMaps, Terminology, codings, convert, quantity_unit
 from fhir_adapter.trial.definitions import AcceptedCode, Analyte, AnalyteCatalogue, StudyDefinition
 from fhir_adapter.trial.model import Infusion, Measurement
 
@@ -22,14 +21,13 @@ __all__ = ["Mapper"]
 #: Observation statuses whose resource need not carry a value.
 _NO_VALUE_STATUSES = frozenset({"entered-in-error", "cancelled"})
 
-Found = tuple[Analyte, AcceptedCode]
-
 
 class Mapper:
     """Reads FHIR resource dicts (as received, already valid R4) into the trial model.
 
-    Driven by the analyte catalogue, the study definition and the site code maps: no code or
-    unit is written here. ``handlers`` is the registry of what it maps, by resource type.
+    Driven by the analyte catalogue, the study definition and the site code maps, asked through
+    :class:`Terminology` (as the validator asks them): no code or unit is written here.
+    ``handlers`` is the registry of what it maps, by resource type.
     """
 
     def __init__(
@@ -40,8 +38,7 @@ class Mapper:
     ) -> None:
         self.catalogue = catalogue
         self.study = study
-        self.site_maps = site_maps or SiteCodeMaps()
-        self._check_site_maps()
+        self.terminology = Terminology(catalogue, study, site_maps or SiteCodeMaps())
         self.handlers: dict[str, Callable[..., object]] = {
             "Observation": self.observation,
             "Patient": lambda r, **_: self.patient(r),
@@ -63,22 +60,6 @@ class Mapper:
 
     # -- Observation ---------------------------------------------------------------------------
 
-    def analyte_of(self, codeable: object) -> Found | None:
-        """The analyte of a CodeableConcept: catalogue codes first, then the site code maps."""
-        codings = _codings(codeable)
-        found = [hit for c in codings if (hit := self.catalogue.lookup(c[0], c[1]))]
-        if not found:
-            for system, code in codings:
-                site = self.site_maps.lookup(system, code)
-                if site and (hit := self.catalogue.lookup(site.target_system, site.target_code)):
-                    found.append(hit)
-        if len({analyte.key for analyte, _ in found}) > 1:
-            names = " and ".join(sorted({analyte.name for analyte, _ in found}))
-            raise InvalidResource(
-                f"the codings name two analytes ({names})", where=Where(element="Observation.code")
-            )
-        return found[0] if found else None
-
     def observation(
         self,
         resource: dict[str, Any],
@@ -91,8 +72,8 @@ class Mapper:
         ``specimen_time`` (from :meth:`specimen_time`) wins over ``effective[x]``; a ``date``
         that is not a ``datetime`` is a day-precision time.
         """
-        codes = tuple(f"{s or ''}|{c}" for s, c in _codings(resource.get("code")))
-        found = self.analyte_of(resource.get("code"))
+        codes = tuple(f"{s or ''}|{c}" for s, c in codings(resource.get("code")))
+        found = self.terminology.analyte_of(resource.get("code"))
         if found is None:
             return Unmapped(codes)
         analyte, accepted = found
@@ -214,7 +195,7 @@ class Mapper:
 
     def administration(self, resource: dict[str, Any], *, source: str) -> Infusion | None:
         """An Infusion of the study's product; None for any other medication."""
-        if not self._is_product(resource):
+        if not self.terminology.is_product(resource):
             return None
         at, day_precision = self._effective(resource, "MedicationAdministration")
         dose, dose_unit = self._dose(resource.get("dosage"))
@@ -226,23 +207,6 @@ class Mapper:
             dose=dose,
             dose_unit=dose_unit,
         )
-
-    def _is_product(self, resource: dict[str, Any]) -> bool:
-        product = (self.study.product_system, self.study.product_code)
-        concept = resource.get("medicationCodeableConcept")
-        reference = resource.get("medicationReference")
-        if concept is None and isinstance(reference, dict):
-            local = str(reference.get("reference") or "")
-            contained = resource.get("contained") or []
-            concept = next(
-                (
-                    c.get("code")
-                    for c in contained
-                    if local.startswith("#") and c.get("id") == local[1:]
-                ),
-                None,
-            )
-        return product in _codings(concept)
 
     def _dose(self, dosage: object) -> tuple[Decimal | None, str | None]:
         """``dosage.dose`` (else ``dosage.rateQuantity``) and its unit, kept as given."""
@@ -266,27 +230,6 @@ class Mapper:
     def is_this_study(self, resource: dict[str, Any]) -> bool:
         """Whether a ResearchStudy resource is this study (by its identifier)."""
         return is_this_study(resource, self.study)
-
-    def _check_site_maps(self) -> None:
-        bad = [
-            f"{m.system}|{m.code} -> {m.target_system}|{m.target_code} ({m.origin})"
-            for m in self.site_maps.mappings.values()
-            if self.catalogue.lookup(m.target_system, m.target_code) is None
-        ]
-        if bad:
-            raise ConfigError(
-                "site code maps name codes the analyte catalogue does not accept: " + "; ".join(bad)
-            )
-
-
-def _codings(codeable: object) -> list[tuple[str | None, str]]:
-    if not isinstance(codeable, dict):
-        return []
-    return [
-        (c.get("system"), c["code"])
-        for c in codeable.get("coding") or []
-        if isinstance(c, dict) and isinstance(c.get("code"), str)
-    ]
 
 
 def _decimal(value: object, element: str) -> Decimal:

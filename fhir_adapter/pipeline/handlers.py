@@ -12,7 +12,14 @@ from fhir_adapter.fhir import informational, rewrite_references
 from fhir_adapter.mapping import Mapper, Unmapped
 from fhir_adapter.pipeline.outcomes import EntryOutcome
 from fhir_adapter.pipeline.requests import Request
-from fhir_adapter.store import ParticipantRow, SaveOutcome, Unit, content_hash, identifier_key
+from fhir_adapter.store import (
+    ParticipantRow,
+    SaveOutcome,
+    Unit,
+    content_hash,
+    identifier_key,
+    sender_id_key,
+)
 from fhir_adapter.trial.definitions import StudyDefinition
 
 __all__ = ["HANDLERS", "OLDER", "Context", "handle", "older_than_kept", "representation"]
@@ -113,7 +120,8 @@ def patient_key(ctx: Context, reference: dict[str, Any] | None) -> str | None:
             return None
         if f"Patient/{rid}" in ctx.local_keys:
             return rid
-        found = ctx.unit.find([f"id|Patient|{ctx.sender}|{rid}"]) or ctx.unit.get("Patient", rid)
+        found = ctx.unit.find([sender_id_key("Patient", ctx.sender, rid)]) or \
+            ctx.unit.get("Patient", rid)
         return found.id if found else None
     ident = reference.get("identifier")
     if isinstance(ident, dict) and ident.get("value"):
@@ -276,7 +284,7 @@ def _specimen(ctx: Context, reference: Any) -> tuple[str | None, date | None]:
     key: str | None = None
     if isinstance(text, str) and text.startswith("Specimen/"):
         rid = text.split("/", 1)[1]
-        key = text if text in ctx.local_keys else f"id|Specimen|{ctx.sender}|{rid}"
+        key = text if text in ctx.local_keys else sender_id_key("Specimen", ctx.sender, rid)
     elif isinstance(reference.get("identifier"), dict):
         ident = reference["identifier"]
         key = identifier_key("Specimen", str(ident.get("system") or ""), str(ident.get("value")))

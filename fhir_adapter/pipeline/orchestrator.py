@@ -9,7 +9,6 @@ from typing import Any
 
 from fhir_adapter.errors import (
     AdapterError,
-    ConfigError,
     NotFhir,
     ProfileError,
     UnusableInput,
@@ -56,6 +55,7 @@ from fhir_adapter.settings import Settings
 from fhir_adapter.store import Store, Unit
 from fhir_adapter.trial.definitions import StudyDefinition
 from fhir_adapter.trial.model import ParticipantRecord
+from fhir_adapter.validation import Validator
 
 __all__ = ["Pipeline"]
 
@@ -70,7 +70,7 @@ class Pipeline(ResultsAccess):
     """Parse, validate, enrollment gate, map, persist; then recompute the touched participants."""
 
     def __init__(self, store: Store, mapper: Mapper, study: StudyDefinition,
-                 validator: Any | None = None) -> None:
+                 validator: Validator) -> None:
         self.store = store
         self.mapper = mapper
         self.study = study
@@ -173,8 +173,6 @@ class Pipeline(ResultsAccess):
                  profile: str | None = None) -> dict[str, Any]:
         """``$validate``: the OperationOutcome of a resource or of a Bundle (entry by entry);
         nothing is stored. Raises UnusableInput only for what is not FHIR at all."""
-        if self.validator is None:
-            raise ConfigError("validation is not available: fhir_adapter.validation is missing")
         check_document(document, resource_type)
         enrolled = self._enrolled(requests_of(document), None)
         return validation_outcome(
@@ -211,7 +209,7 @@ class Pipeline(ResultsAccess):
 
     def _ingest_lines(self, path: Path, opened: InputFile, sender: str,
                       summary: LoadSummary) -> None:
-        workers = worker_count(self.settings) if self.validator is not None else 0
+        workers = worker_count(self.settings)
         if (workers and self.settings is not None and opened.format == "ndjson"
                 and _size(path) >= parallel.MIN_BYTES):
             with Prevalidator(self.settings, workers) as pool:
@@ -268,10 +266,7 @@ class Pipeline(ResultsAccess):
                                 where=request.where(file, "Bundle.entry.request.method"))
         if request.resource is None:
             raise UnusableInput("the entry has no resource", where=request.where(file))
-        if self.validator is None:
-            self._parse(request, file)
-        else:
-            self._validate(request, file, enrolled)
+        self._validate(request, file, enrolled)
 
     def _parse(self, request: Request, file: str | None) -> None:
         """Base R4 structure (StructureError listing every problem)."""
@@ -286,7 +281,7 @@ class Pipeline(ResultsAccess):
         """The one call site of the profile validator. Its first layer is the base R4 parse,
         so a valid resource is parsed once; a refused one is parsed again on its own, so
         that a structural problem is answered as such (StructureError), before the profiles."""
-        assert self.validator is not None and request.resource is not None
+        assert request.resource is not None
         try:
             issues = self.validator.validate(request.resource, enrolled=enrolled)
         except Exception:

@@ -14,7 +14,16 @@ from fhir_adapter.errors import (
     Where,
 )
 from fhir_adapter.fhir import ConditionalReference, parse_conditional
-from fhir_adapter.store import StoredResource, Unit, identifier_key, identity_keys
+from fhir_adapter.scope import ENROLLMENT_TYPES, PROCESSING_ORDER, STORED_TYPES
+from fhir_adapter.store import (
+    StoredResource,
+    Unit,
+    describe_key,
+    identity_keys,
+    is_identifier_key,
+    names_identifier,
+    sender_id_key,
+)
 
 __all__ = [
     "Request",
@@ -29,11 +38,7 @@ __all__ = [
 
 #: FHIR transaction processing order of the methods.
 _METHOD_RANK = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
-#: Within a method: the study, enrollment and patients before what is about them.
-_TYPE_RANK = {
-    "ResearchStudy": 0, "ResearchSubject": 1, "Patient": 2, "Specimen": 3,
-    "MedicationAdministration": 4, "Observation": 5,
-}
+_TYPE_RANK = {name: rank for rank, name in enumerate(PROCESSING_ORDER)}
 
 
 @dataclass(slots=True)
@@ -61,16 +66,12 @@ class Request:
         return Where(file, self.index, element)
 
 
-#: The types whose resources are stored (the others are answered, not kept).
-_STORED = frozenset(_TYPE_RANK) - {"ResearchStudy"}
-#: Enrollment is the gate every other entry passes: it is settled first.
-_ENROLLMENT = frozenset({"ResearchStudy", "ResearchSubject"})
 
 
 def processing_order(requests: list[Request]) -> list[Request]:
     """Enrollment entries first; then DELETE, POST, PUT, GET; patients before their data."""
     return sorted(requests, key=lambda r: (
-        r.resource_type not in _ENROLLMENT, _METHOD_RANK.get(r.method, 9),
+        r.resource_type not in ENROLLMENT_TYPES, _METHOD_RANK.get(r.method, 9),
         _TYPE_RANK.get(r.resource_type, 9), r.index))
 
 
@@ -85,7 +86,7 @@ def plan(unit: Unit, request: Request, *, sender: str, file: str | None) -> None
         request.existing = found
     elif request.method == "PUT" and "/" in url:
         rid = url.rstrip("/").rsplit("/", 1)[-1]
-        request.keys.append(f"id|{request.resource_type}|{sender}|{rid}")
+        request.keys.append(sender_id_key(request.resource_type, sender, rid))
     if request.method == "POST" and request.if_none_exist:
         query = f"{request.resource_type}?{request.if_none_exist}"
         request.matched = _one_or_none(unit, _conditional(query, request, file), request, file)
@@ -101,7 +102,7 @@ def check_overlaps(requests: list[Request], file: str | None) -> None:
     seen: dict[str, int] = {}
     for request in sorted(requests, key=lambda r: r.index):
         if request.resource is None or request.matched is not None or \
-                request.resource_type not in _STORED:
+                request.resource_type not in STORED_TYPES:
             continue
         names = [*request.keys, *([f"@{request.key}"] if request.existing else [])]
         for name in names:
@@ -109,20 +110,9 @@ def check_overlaps(requests: list[Request], file: str | None) -> None:
             if first != request.index:
                 raise ConflictError(
                     f"entries {first} and {request.index} name the same {request.resource_type} "
-                    f"({_describe(name)}): a transaction may hold a resource once",
+                    f"({describe_key(name)}): a transaction may hold a resource once",
                     where=request.where(file, f"{request.resource_type}.identifier"
-                                        if name.startswith("ident|") else None))
-
-
-def _describe(name: str) -> str:
-    kind, _, rest = name.partition("|")
-    if kind == "ident":
-        return "identifier " + rest.split("|", 1)[1]
-    if kind == "id":
-        return "id " + rest.rsplit("|", 1)[1]
-    if kind == "uuid":
-        return "fullUrl urn:uuid:" + rest.split("|", 1)[1]
-    return name.lstrip("@")
+                                        if names_identifier(name) else None))
 
 
 def _conditional(text: str, request: Request, file: str | None) -> ConditionalReference:
@@ -156,10 +146,8 @@ def conditional_matches(
     system, value = query.identifier
     found = {f"{query.resource_type}/{i}"
              for i in unit.search_identifier(query.resource_type, system, value)}
-    wanted = identifier_key(query.resource_type, system or "", value)
     for key, target in in_bundle.items():
-        if (key == wanted) if system else (
-            key.startswith(f"ident|{query.resource_type}|") and key.endswith(f"|{value}")):
+        if is_identifier_key(key, query.resource_type, system, value):
             found.add(target)
     return sorted(found)
 

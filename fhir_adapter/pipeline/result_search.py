@@ -8,11 +8,12 @@ from typing import Any
 
 from fhir_adapter.errors import NotFound, UnusableInput, Where
 from fhir_adapter.fhir.primitives import parse_datetime
+from fhir_adapter.scope import RESULT_SEARCH_PARAMS
 
 __all__ = ["SEARCH_PARAMETERS", "read", "search"]
 
 #: The search parameters results answer to (RESULTS.md "Pulling"), plus ``_id``.
-SEARCH_PARAMETERS = ("_id", "identifier", "subject", "code", "_lastUpdated")
+SEARCH_PARAMETERS = tuple(RESULT_SEARCH_PARAMS)
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le")
 Resource = dict[str, Any]
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from fhir_adapter.errors import UnusableInput
 from fhir_adapter.mapping import Mapper
 from fhir_adapter.pipeline.endpoint_table import endpoint_table
 from fhir_adapter.pipeline.result_search import read, search
@@ -19,8 +17,6 @@ from fhir_adapter.trial.definitions import StudyDefinition
 from fhir_adapter.trial.model import ParticipantEndpoints
 
 __all__ = ["ResultsAccess"]
-
-ResultFormat = Literal["bundle", "csv"]
 
 
 #: Published types made of the study, its participants and the summary alone.
@@ -78,14 +74,6 @@ class ResultsAccess:
 
     def results_csv(self) -> str:
         return self.results_flow.csv()
-
-    def results_text(self, format: ResultFormat = "bundle") -> str:
-        """What ``fhir-adapter results`` writes: the Bundle as JSON, or the CSV table."""
-        if format == "csv":
-            return self.results_csv()
-        if format == "bundle":
-            return json.dumps(self.result_bundle(), indent=2, ensure_ascii=False) + "\n"
-        raise UnusableInput(f"unknown results format {format!r} (bundle or csv)")
 
     def endpoint_table(self) -> list[str]:
         """The endpoint table per participant, as printable lines."""

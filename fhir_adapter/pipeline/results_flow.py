@@ -25,7 +25,6 @@ from fhir_adapter.store.published import source_documents
 from fhir_adapter.store.secrets import PSEUDONYM_KEY, read_secret, secret
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.trial.endpoints import compute, summarize
-from fhir_adapter.trial.endpoints.summary import MEDIAN_CHANGES
 from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantRecord, StudySummary
 
 __all__ = ["RecomputeReport", "ResultsFlow", "configured_key"]
@@ -64,11 +63,11 @@ class _Digest:
     period: Period | None
 
 
-def _summarised(endpoints: ParticipantEndpoints) -> ParticipantEndpoints:
+def _summarised(endpoints: ParticipantEndpoints,
+                medians: set[tuple[str, str, str]]) -> ParticipantEndpoints:
     """The part of a participant's endpoints that ``summarize`` reads: every participant-level
     result, one visit result per endpoint, and the visit results whose change gets a median.
     Kept per participant, it costs a tenth of the whole."""
-    medians = set(MEDIAN_CHANGES)
     seen: set[str] = set()
     kept = []
     for result in endpoints.visit_results:
@@ -293,12 +292,13 @@ class ResultsFlow:
                 record = records.get(subject)
                 endpoints = self.endpoints_of(record) if record else \
                     ParticipantEndpoints(subject)
-                self._digests[subject] = _Digest(stamps[subject], _summarised(endpoints),
-                                                 summary_period(rows.get(subject, [])))
+                self._digests[subject] = _Digest(
+                    stamps[subject], _summarised(endpoints, set(self.study.median_changes)),
+                    summary_period(rows.get(subject, [])))
         digests = [self._digests[s] for s in sorted(self._digests)]
         periods = [d.period for d in digests if d.period is not None]
         period = (min(p[0] for p in periods), max(p[1] for p in periods)) if periods else None
-        summary = summarize([d.endpoints for d in digests])
+        summary = summarize([d.endpoints for d in digests], self.study.median_changes)
         self._summary = (stamp, summary, period)
         return summary, period
 

@@ -7,12 +7,14 @@ from typing import Any
 
 from fhir_adapter.errors import Issue, UnusableInput, Where
 from fhir_adapter.fhir import parse_conditional
-from fhir_adapter.mapping import Mapper, SiteCodeMaps
+from fhir_adapter.mapping import Mapper
 from fhir_adapter.paths import mappings_dir
 from fhir_adapter.pipeline.requests import Request
 from fhir_adapter.settings import Settings
 from fhir_adapter.store import Unit, identity_keys
+from fhir_adapter.terminology import SiteCodeMaps
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
+from fhir_adapter.trial.endpoints.participant import check_rules
 from fhir_adapter.validation import Validator, to_operation_outcome
 
 __all__ = [
@@ -32,6 +34,7 @@ def load_mapper(settings: Settings) -> Mapper:
     folder = settings.mappings_dir or mappings_dir()
     study = StudyDefinition.from_file(settings.study_file or folder / "study.toml")
     catalogue = AnalyteCatalogue.from_file(folder / "analytes.toml")
+    check_rules(study, catalogue)
     return Mapper(catalogue, study, SiteCodeMaps.load(folder))
 
 
@@ -41,14 +44,9 @@ def offline_validator(settings: Settings) -> Validator:
 
 
 def make_validator(mapper: Mapper) -> Validator:
-    """The profile validator, told about the site code maps so that local codes are analytes."""
-
-    def resolve(system: str, code: str) -> tuple[str, frozenset[str]] | None:
-        site = mapper.site_maps.lookup(system, code)
-        hit = mapper.catalogue.lookup(site.target_system, site.target_code) if site else None
-        return (hit[0].key, frozenset(hit[1].units)) if hit else None
-
-    return Validator(catalogue=mapper.catalogue, study=mapper.study, code_resolver=resolve)
+    """The profile validator over the mapper's terminology (site codes are analytes too)."""
+    terms = mapper.terminology
+    return Validator(terms.catalogue, terms.study, site_maps=terms.site_maps)
 
 
 # -- which Patients are of an enrolled participant (the trial-patient profile applies) ----------

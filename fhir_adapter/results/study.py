@@ -7,6 +7,7 @@ from typing import Any
 
 from fhir_adapter.trial.definitions import StudyDefinition, VisitDef
 from fhir_adapter.trial.model import Participant
+from fhir_adapter.trial.visits import BASELINE, DAY0
 
 from .vocab import BASE, SYSTEMS, UCUM, identifier_id, is_fhir_id
 
@@ -53,21 +54,20 @@ def subject_ids(subject: str) -> tuple[str, str]:
 
 def research_study(study: StudyDefinition) -> dict[str, Any]:
     """The adapter's ResearchStudy (TRIAL.md section 1), its schedule in ``protocol``."""
-    raw = study.raw.get("study", {})
     resource: dict[str, Any] = {"resourceType": "ResearchStudy", "id": study_id(study)}
-    contained = []
-    if raw.get("sponsor"):
-        contained.append({"resourceType": "Organization", "id": "sponsor", "name": raw["sponsor"]})
-    if raw.get("site"):
-        contained.append({"resourceType": "Location", "id": "site", "name": raw["site"]})
-    if raw.get("enrollment") is not None:
+    contained: list[dict[str, Any]] = []
+    if study.sponsor:
+        contained.append({"resourceType": "Organization", "id": "sponsor", "name": study.sponsor})
+    if study.site:
+        contained.append({"resourceType": "Location", "id": "site", "name": study.site})
+    if study.enrollment is not None:
         contained.append(
             {
                 "resourceType": "Group",
                 "id": "enrollment",
                 "type": "person",
                 "actual": False,
-                "quantity": int(raw["enrollment"]),
+                "quantity": study.enrollment,
                 "name": "planned enrollment",
             }
         )
@@ -76,16 +76,16 @@ def research_study(study: StudyDefinition) -> dict[str, Any]:
     resource["identifier"] = [{"system": study.identifier_system, "value": study.identifier_value}]
     resource["title"] = study.title
     resource["protocol"] = [{"reference": f"PlanDefinition/{schedule_id(study)}"}]
-    resource["status"] = raw.get("status", "active")
+    resource["status"] = study.status
     resource["primaryPurposeType"] = {"coding": [{"system": PURPOSE_SYSTEM, "code": "treatment"}]}
-    if raw.get("phase"):
-        resource["phase"] = {"coding": [{"system": PHASE_SYSTEM, "code": raw["phase"]}]}
-    if raw.get("enrollment") is not None:
+    if study.phase:
+        resource["phase"] = {"coding": [{"system": PHASE_SYSTEM, "code": study.phase}]}
+    if study.enrollment is not None:
         resource["enrollment"] = [{"reference": "#enrollment"}]
-    if raw.get("sponsor"):
-        resource["sponsor"] = {"reference": "#sponsor", "display": raw["sponsor"]}
-    if raw.get("site"):
-        resource["site"] = [{"reference": "#site", "display": raw["site"]}]
+    if study.sponsor:
+        resource["sponsor"] = {"reference": "#sponsor", "display": study.sponsor}
+    if study.site:
+        resource["site"] = [{"reference": "#site", "display": study.site}]
     return resource
 
 
@@ -110,7 +110,7 @@ def _visit_action(visit: VisitDef) -> dict[str, Any]:
         "code": [{"coding": [{"system": SYSTEMS["trial-visit"], "code": visit.code}]}],
         "relatedAction": [
             {
-                "actionId": "D0",
+                "actionId": DAY0,
                 "relationship": "after-start",
                 "offsetRange": {"low": _span(low, visit.unit), "high": _span(high, visit.unit)},
             }
@@ -123,7 +123,7 @@ def schedule(study: StudyDefinition) -> dict[str, Any]:
     baseline_days = abs(study.baseline_start)
     actions: list[dict[str, Any]] = [
         {
-            "id": "D0",
+            "id": DAY0,
             "title": "Day 0",
             "description": "infusion of the study product; every offset counts from its start",
             "code": [
@@ -139,16 +139,16 @@ def schedule(study: StudyDefinition) -> dict[str, Any]:
             ],
         },
         {
-            "id": "BL",
-            "title": "BL",
+            "id": BASELINE,
+            "title": BASELINE,
             "description": (
                 f"baseline: the last value in the {_span(baseline_days, 'd')['value']} d "
                 "before Day 0, strictly before it"
             ),
-            "code": [{"coding": [{"system": SYSTEMS["trial-visit"], "code": "BL"}]}],
+            "code": [{"coding": [{"system": SYSTEMS["trial-visit"], "code": BASELINE}]}],
             "relatedAction": [
                 {
-                    "actionId": "D0",
+                    "actionId": DAY0,
                     "relationship": "before-start",
                     "offsetRange": {
                         "low": _span(timedelta(0), "d"),

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantRecord, VisitResult
-from fhir_adapter.trial.visits import assign_visits
+from fhir_adapter.trial.visits import BASELINE, assign_visits
 
 from .vocab import Pseudonymiser, decimal_text, fhir_time
 
@@ -142,7 +142,7 @@ def to_csv(
         day0[record.participant.subject] = infusion.at if infusion else None
         if catalogue is not None:
             results += shown_values(record, study, catalogue)
-    order = {"BL": -1} | {v.code: i for i, v in enumerate(study.visits)}
+    order = {BASELINE: -1} | {v.code: i for i, v in enumerate(study.visits)}
     results.sort(key=lambda r: (r.subject, r.endpoint, r.analyte, order.get(r.visit, 999), r.at))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)

@@ -11,6 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from fhir_adapter.scope import CANONICAL_BASE
+
 __all__ = [
     "BASE",
     "DECIMAL_PLACES",
@@ -29,8 +31,7 @@ __all__ = [
     "quantity",
 ]
 
-#: Canonical base of everything the project defines (a name, not an address).
-BASE = "https://fhir-adapter.org/fhir"
+BASE = CANONICAL_BASE
 UCUM = "http://unitsofmeasure.org"
 V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 

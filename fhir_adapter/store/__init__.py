@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from fhir_adapter.store.database import Store, Unit
-from fhir_adapter.store.keys import content_hash, identifier_key, identity_keys
+from fhir_adapter.store.keys import (
+    content_hash,
+    describe_key,
+    identifier_key,
+    identity_keys,
+    is_identifier_key,
+    names_identifier,
+    sender_id_key,
+)
 from fhir_adapter.store.participants import ParticipantRow
 from fhir_adapter.store.resources import SaveOutcome, StoredResource
 from fhir_adapter.store.results import AuditRow, OutboxRow, ResultRow
@@ -18,6 +26,10 @@ __all__ = [
     "StoredResource",
     "Unit",
     "content_hash",
+    "describe_key",
     "identifier_key",
     "identity_keys",
+    "is_identifier_key",
+    "names_identifier",
+    "sender_id_key",
 ]

@@ -8,13 +8,71 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["content_hash", "identifier_key", "identity_keys", "to_utc", "from_db_time"]
+__all__ = [
+    "content_hash",
+    "describe_key",
+    "from_db_time",
+    "identifier_key",
+    "identifier_prefix",
+    "identity_keys",
+    "is_identifier_key",
+    "names_identifier",
+    "sender_id_key",
+    "to_utc",
+    "uuid_key",
+]
 
+# The three kinds of identity key, strongest first (TRIAL.md section 4); this module is the
+# only one that spells or reads them:
+#   ident|Type|system|value    an identifier
+#   id|Type|sender|id          the sender's own id
+#   uuid|Type|uuid             a urn:uuid fullUrl (lower case)
+_IDENT, _ID, _UUID = "ident", "id", "uuid"
 _UUID_PREFIX = "urn:uuid:"
 
 
 def identifier_key(resource_type: str, system: str, value: str) -> str:
-    return f"ident|{resource_type}|{system}|{value}"
+    return f"{_IDENT}|{resource_type}|{system}|{value}"
+
+
+def identifier_prefix(resource_type: str) -> str:
+    """What every identifier key of a type starts with (a search by value in any system)."""
+    return f"{_IDENT}|{resource_type}|"
+
+
+def sender_id_key(resource_type: str, sender: str, resource_id: str) -> str:
+    return f"{_ID}|{resource_type}|{sender}|{resource_id}"
+
+
+def uuid_key(resource_type: str, full_url: str) -> str | None:
+    """The key of a ``urn:uuid:`` fullUrl; None for any other fullUrl."""
+    if not full_url.startswith(_UUID_PREFIX):
+        return None
+    return f"{_UUID}|{resource_type}|{full_url[len(_UUID_PREFIX):].lower()}"
+
+
+def is_identifier_key(key: str, resource_type: str, system: str | None, value: str) -> bool:
+    """Whether ``key`` is the identifier ``system|value`` of a type (any system when None)."""
+    if system:
+        return key == identifier_key(resource_type, system, value)
+    return key.startswith(identifier_prefix(resource_type)) and key.endswith(f"|{value}")
+
+
+def names_identifier(key: str) -> bool:
+    """Whether ``key`` is an identifier key (of any type)."""
+    return key.startswith(f"{_IDENT}|")
+
+
+def describe_key(key: str) -> str:
+    """A key as a sender would name it: ``identifier s|v``, ``id x``, ``fullUrl urn:uuid:u``."""
+    kind, _, rest = key.partition("|")
+    if kind == _IDENT:
+        return "identifier " + rest.split("|", 1)[1]
+    if kind == _ID:
+        return "id " + rest.rsplit("|", 1)[1]
+    if kind == _UUID:
+        return _UUID_PREFIX.join(("fullUrl ", rest.split("|", 1)[1]))
+    return key.lstrip("@")
 
 
 def identity_keys(
@@ -27,9 +85,10 @@ def identity_keys(
         if isinstance(ident, dict) and ident.get("system") and ident.get("value"):
             keys.append(identifier_key(rtype, str(ident["system"]), str(ident["value"])))
     if resource.get("id"):
-        keys.append(f"id|{rtype}|{sender}|{resource['id']}")
-    if full_url and full_url.startswith(_UUID_PREFIX):
-        keys.append(f"uuid|{rtype}|{full_url[len(_UUID_PREFIX):].lower()}")
+        keys.append(sender_id_key(rtype, sender, str(resource["id"])))
+    uuid = uuid_key(rtype, full_url) if full_url else None
+    if uuid is not None:
+        keys.append(uuid)
     return list(dict.fromkeys(keys))
 
 

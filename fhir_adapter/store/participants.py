@@ -139,9 +139,6 @@ class ParticipantRepository(UnitBase):
             "specimen_key": specimen_key,
         }])
 
-    def drop_measurement(self, resource_id: str) -> None:
-        self.conn.execute(delete(measurement).where(measurement.c.resource_id == resource_id))
-
     def withdraw_measurement(self, resource_id: str, status: str) -> str | None:
         """An Observation withdrawn without a value (entered-in-error, cancelled): its stored
         value stays, with that status, and no longer counts. Returns its participant."""

@@ -14,7 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from fhir_adapter.errors import ConflictError
 from fhir_adapter.store.base import UnitBase, in_batches
 from fhir_adapter.store.fast import FastInsert, integrity_errors
-from fhir_adapter.store.keys import from_db_time, to_utc
+from fhir_adapter.store.keys import (
+    from_db_time,
+    identifier_key,
+    identifier_prefix,
+    is_identifier_key,
+    to_utc,
+)
 from fhir_adapter.store.schema import resource, resource_key, resource_version
 
 __all__ = ["ResourceRepository", "SaveOutcome", "StoredResource"]
@@ -131,13 +137,13 @@ class ResourceRepository(UnitBase):
     def search_identifier(self, resource_type: str, system: str | None, value: str) -> list[str]:
         """Adapter ids of the resources of a type with this identifier (any system if None)."""
         if system:
-            key = f"ident|{resource_type}|{system}|{value}"
-            cond = resource_key.c.key == key
+            cond = resource_key.c.key == identifier_key(resource_type, system, value)
         else:
-            prefix = f"ident|{resource_type}|".replace("%", r"\%").replace("_", r"\_")
+            prefix = identifier_prefix(resource_type).replace("%", r"\%").replace("_", r"\_")
             cond = resource_key.c.key.like(prefix + "%", escape="\\")
         rows = self.conn.execute(select(resource_key.c.key, resource_key.c.resource_id).where(cond))
-        return sorted({r.resource_id for r in rows if system or r.key.endswith(f"|{value}")})
+        return sorted({r.resource_id for r in rows
+                       if is_identifier_key(r.key, resource_type, system, value)})
 
     def save(
         self,

@@ -147,7 +147,14 @@ class StudyDefinition:
     adult_age_years: int
     schwartz_k: Decimal
     endpoints: dict[str, EndpointDef]
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: (endpoint, analyte, visit) whose change from baseline gets a study median
+    median_changes: tuple[tuple[str, str, str], ...] = ()
+    #: what the published ResearchStudy says of the study (absent: not said)
+    sponsor: str | None = None
+    site: str | None = None
+    phase: str | None = None
+    enrollment: int | None = None
+    status: str = "active"
 
     def visit(self, code: str) -> VisitDef:
         for v in self.visits:
@@ -182,7 +189,7 @@ class StudyDefinition:
                 )
                 for code, e in d["endpoints"].items()
             }
-            return cls(
+            study = cls(
                 id=s["id"],
                 identifier_system=s["identifier_system"],
                 identifier_value=s["identifier_value"],
@@ -209,10 +216,29 @@ class StudyDefinition:
                 adult_age_years=int(d["egfr"]["adult_age_years"]),
                 schwartz_k=Decimal(d["egfr"]["schwartz_k"]),
                 endpoints=endpoints,
-                raw=d,
+                median_changes=tuple(
+                    (m["endpoint"], m["analyte"], m["visit"])
+                    for m in d.get("summary", {}).get("median_changes", [])
+                ),
+                sponsor=s.get("sponsor"),
+                site=s.get("site"),
+                phase=s.get("phase"),
+                enrollment=int(s["enrollment"]) if s.get("enrollment") is not None else None,
+                status=str(s.get("status", "active")),
             )
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise ConfigError(f"study definition: missing or bad entry {exc}") from exc
+        study.check()
+        return study
+
+    def check(self) -> None:
+        """Each median names an endpoint of the study, one of its analytes and its visits."""
+        for endpoint, analyte, visit in self.median_changes:
+            known = self.endpoints.get(endpoint)
+            if known is None or analyte not in known.analytes or visit not in known.visits:
+                raise ConfigError(
+                    f"study definition: summary.median_changes names {endpoint}/{analyte}/"
+                    f"{visit}, which is no analyte and visit of an endpoint of the study")
 
     @classmethod
     def from_file(cls, path: Path) -> StudyDefinition:

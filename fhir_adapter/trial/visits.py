@@ -15,6 +15,7 @@ __all__ = [
     "Placement",
     "VisitAssignment",
     "assign_visits",
+    "DAY0",
     "calendar_days",
     "latest_within",
     "study_date",
@@ -22,6 +23,8 @@ __all__ = [
 
 #: The visit code of the baseline (RESULTS.md, CodeSystem trial-visit).
 BASELINE = "BL"
+#: The id of Day 0 in the published schedule: every visit window is an offset from it.
+DAY0 = "D0"
 
 
 @dataclass(frozen=True, slots=True)

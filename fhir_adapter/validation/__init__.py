@@ -6,7 +6,6 @@ from fhir_adapter.validation.validator import (
     LAB_OBSERVATION,
     MSC_ADMINISTRATION,
     TRIAL_PATIENT,
-    CodeResolver,
     Validator,
     to_operation_outcome,
 )
@@ -15,7 +14,6 @@ __all__ = [
     "LAB_OBSERVATION",
     "MSC_ADMINISTRATION",
     "TRIAL_PATIENT",
-    "CodeResolver",
     "Validator",
     "to_operation_outcome",
 ]

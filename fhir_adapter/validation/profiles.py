@@ -102,9 +102,6 @@ class Definitions:
         """Profile url -> the resource type it constrains."""
         return {u: sd["type"] for u, sd in self.structures.items() if sd["kind"] == "resource"}
 
-    def fixed_url(self, extension_profile: str) -> str:
-        return extension_profile
-
 
 def _expand(
     vs: dict[str, Any], code_systems: dict[str, dict[str, Any]], core: CoreModel

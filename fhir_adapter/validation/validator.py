@@ -7,9 +7,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fhir_adapter.errors import Issue, StructureError, UnusableInput
+from fhir_adapter.errors import Issue, StructureError, UnitError, UnusableInput
 from fhir_adapter.fhir.parse import parse_resource
 from fhir_adapter.paths import profiles_dir
+from fhir_adapter.scope import CANONICAL_BASE
+from fhir_adapter.terminology import SiteCodeMaps, Terminology, quantity_unit
+from fhir_adapter.terminology.codes import two_analytes
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.validation.conformance import ProfileChecker
 from fhir_adapter.validation.core import CoreModel, core_model
@@ -20,20 +23,15 @@ __all__ = [
     "LAB_OBSERVATION",
     "MSC_ADMINISTRATION",
     "TRIAL_PATIENT",
-    "CodeResolver",
     "Validator",
     "to_operation_outcome",
 ]
 
-BASE = "https://fhir-adapter.org/fhir/StructureDefinition/"
+BASE = f"{CANONICAL_BASE}/StructureDefinition/"
 LAB_OBSERVATION = BASE + "trial-lab-observation"
 MSC_ADMINISTRATION = BASE + "msc-administration"
 TRIAL_PATIENT = BASE + "trial-patient"
 
-#: (system, code) -> (analyte key, accepted units) for a site's own codes, or None.
-CodeResolver = Callable[
-    [str, str], "tuple[str, frozenset[str] | set[str] | tuple[str, ...]] | None"
-]
 Node = dict[str, Any]
 
 
@@ -50,12 +48,11 @@ class Validator:
         catalogue: AnalyteCatalogue,
         study: StudyDefinition,
         *,
-        code_resolver: CodeResolver | None = None,
+        site_maps: SiteCodeMaps | None = None,
         profiles: Path | None = None,
     ) -> None:
-        self.catalogue = catalogue
-        self.study = study
-        self.code_resolver = code_resolver
+        #: which analyte, which units, which product: the mapper's rules, from the same home
+        self.terminology = Terminology(catalogue, study, site_maps or SiteCodeMaps())
         self.core: CoreModel = core_model()
         self.definitions = _definitions((profiles or profiles_dir()).resolve())
         self.profiles = self.definitions.resource_profiles()
@@ -129,9 +126,9 @@ class Validator:
         for url in claimed if isinstance(claimed, list) else []:
             if isinstance(url, str) and self.profiles.get(url.split("|")[0]) == kind:
                 return url.split("|")[0]
-        if kind == "Observation" and self._analyte(resource) is not None:
+        if kind == "Observation" and self.terminology.analytes(resource.get("code")):
             return LAB_OBSERVATION
-        if kind == "MedicationAdministration" and self._is_product(resource):
+        if kind == "MedicationAdministration" and self.terminology.is_product(resource):
             return MSC_ADMINISTRATION
         if kind == "Patient" and enrolled:
             return TRIAL_PATIENT
@@ -176,25 +173,22 @@ class Validator:
         return []
 
     def _unit_rule(self, resource: Node, path: str) -> list[Issue]:
-        """trial-lab-observation: the unit is one the analyte converts (mappings/analytes.toml)."""
+        """trial-lab-observation: one analyte, and a unit it converts (mappings/analytes.toml),
+        read as the mapper reads it (terminology.quantity_unit)."""
+        found = self.terminology.analytes(resource.get("code"))
+        if len(found) > 1:
+            return [Issue("error", "invalid", f"{path}.code", two_analytes(found))]
         quantity = resource.get("valueQuantity")
-        found = self._analyte(resource)
-        if not isinstance(quantity, dict) or found is None:
+        if not isinstance(quantity, dict) or not found:
             return []
-        key, units = found
-        field = "code" if "code" in quantity else "unit"
-        unit = quantity.get(field)
-        if not isinstance(unit, str) or unit in units:
-            return []
-        return [
-            Issue(
-                "error",
-                "value",
-                f"{path}.valueQuantity.{field}",
-                f"unit {unit!r} cannot be converted for analyte {key} "
-                f"(accepted: {', '.join(sorted(units))})",
-            )
-        ]
+        if quantity.get("code") is None and quantity.get("unit") is None:
+            return []  # no unit at all: the profile's invariant tlo-2 says so
+        try:
+            quantity_unit(quantity, found[0][1], self.terminology.ucum_system,
+                          element=f"{path}.valueQuantity")
+        except UnitError as exc:
+            return list(exc.issues)
+        return []
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -205,38 +199,8 @@ class Validator:
             )
         return profile.split("|")[0] if profile else None
 
-    def _analyte(self, resource: Node) -> tuple[str, frozenset[str]] | None:
-        code = resource.get("code")
-        codings = code.get("coding") if isinstance(code, dict) else None
-        for coding in codings if isinstance(codings, list) else []:
-            if not isinstance(coding, dict):
-                continue
-            system, value = coding.get("system"), coding.get("code")
-            hit = self.catalogue.lookup(system, value)
-            if hit is not None:
-                return hit[0].key, frozenset(hit[1].units)
-            if (
-                self.code_resolver is not None
-                and isinstance(system, str)
-                and isinstance(value, str)
-            ):
-                mapped = self.code_resolver(system, value)
-                if mapped is not None:
-                    return mapped[0], frozenset(mapped[1])
-        return None
-
     def _site_mapped(self, system: str, code: str) -> bool:
-        return self.code_resolver is not None and self.code_resolver(system, code) is not None
-
-    def _is_product(self, resource: Node) -> bool:
-        concept = resource.get("medicationCodeableConcept")
-        codings = concept.get("coding") if isinstance(concept, dict) else None
-        return any(
-            isinstance(c, dict)
-            and c.get("system") == self.study.product_system
-            and c.get("code") == self.study.product_code
-            for c in (codings if isinstance(codings, list) else [])
-        )
+        return self.terminology.is_site_code(system, code)
 
 
 def resource_path(resource: Any) -> str:

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from fhir_adapter.errors import InvalidResource, UnitError
-from fhir_adapter.mapping import Mapper, SiteCodeMaps, Unmapped
+from fhir_adapter.mapping import Mapper, Unmapped
 from fhir_adapter.paths import mappings_dir
+from fhir_adapter.terminology import SiteCodeMaps
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.trial.model import Measurement
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from fhir_adapter.errors import UnitError
-from fhir_adapter.mapping import Mapper, SiteCodeMaps, Unmapped
+from fhir_adapter.mapping import Mapper, Unmapped
 from fhir_adapter.paths import mappings_dir
+from fhir_adapter.terminology import SiteCodeMaps
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.trial.model import Measurement
 
@@ -67,7 +68,7 @@ def test_synthea_observations_map_with_the_canonical_unit() -> None:
             except UnitError as exc:
                 assert exc.where.element == "Observation.valueQuantity.code"
                 assert repr(obs["valueQuantity"]["code"]) in exc.message
-                errors[MAPPER.analyte_of(obs["code"])[0].key] += 1  # type: ignore[index]
+                errors[MAPPER.terminology.analyte_of(obs["code"])[0].key] += 1  # type: ignore[index]
                 continue
             if isinstance(result, Unmapped):
                 assert obs["code"]["coding"][0]["code"] not in EXPECTED

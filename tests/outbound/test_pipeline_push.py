@@ -31,12 +31,10 @@ CREA_W2 = "FSGS-01.serum-creatinine.creatinine.W2"
 
 pytestmark = [
     pytest.mark.skipif(not PARTICIPANT_FILES, reason="sample_bundles/ has no participant Bundles"),
-    pytest.mark.skipif(not (hasattr(Pipeline, "outbox") and hasattr(Pipeline, "push_bundle")),
-                       reason="the pipeline does not expose its outbox and push_bundle yet"),
 ]
 
 
-def _pipeline(tmp_path: Path) -> Any:  # Any: its outbox is checked by the skip above
+def _pipeline(tmp_path: Path) -> Pipeline:
     return Pipeline.from_settings(Settings(database_url=f"sqlite:///{tmp_path / 'adapter.db'}"))
 
 

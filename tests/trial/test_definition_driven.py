@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import tomllib
 from datetime import date
 from decimal import Decimal
 
@@ -15,6 +15,7 @@ from trial_builders import (
     visit_result,
 )
 
+from fhir_adapter.paths import mappings_dir
 from fhir_adapter.trial.definitions import StudyDefinition
 from fhir_adapter.trial.endpoints import compute
 
@@ -22,7 +23,8 @@ D = Decimal
 
 
 def _variant(study: StudyDefinition, change) -> StudyDefinition:
-    raw = copy.deepcopy(study.raw)
+    """The study file read again, changed by ``change`` (``study``: the one the tests share)."""
+    raw = tomllib.loads((mappings_dir() / "study.toml").read_text(encoding="utf-8"))
     change(raw)
     return StudyDefinition.from_dict(raw)
 

@@ -23,7 +23,7 @@ def _p(subject: str, code: str, value: bool | int | str) -> ParticipantResult:
     return ParticipantResult(subject, code, value, 9)
 
 
-def test_counts_and_medians():
+def test_counts_and_medians(study):
     a = ParticipantEndpoints(
         "S1",
         [_renal("S1", "creatinine", "W2", "-0.1"), _renal("S1", "egfr-computed", "W2", "10.5")],
@@ -43,7 +43,7 @@ def test_counts_and_medians():
         [_p("S3", "creatinine-category-w2", "D"), _p("S3", "proteinuria-best-response", "partial")],
     )
     d = ParticipantEndpoints("S4", [], [ParticipantResult("S4", "no-infusion", True)])
-    s = summarize([a, b, c, d])
+    s = summarize([a, b, c, d], study.median_changes)
     assert s.population == {
         "creatinine-category-w2": 3,
         "liver-enzyme-increase-w2": 2,
@@ -73,9 +73,45 @@ def test_summary_of_computed_participants(study, catalogue):
     s2 = record([meas("creatinine", "1.0", at(days=-1)), meas("creatinine", "1.2", at(days=14))],
                 subject="S2")  # fmt: skip
     s3 = record([meas("creatinine", "1.0", at(days=14))], subject="S3", day0=None)
-    s = summarize([compute(r, study, catalogue) for r in (s1, s2, s3)])
+    s = summarize([compute(r, study, catalogue) for r in (s1, s2, s3)], study.median_changes)
     assert s.counts["creatinine-category-w2"] == {"D": 1, "N": 0, "U": 1}
     assert s.participants_with_value == {"serum-creatinine": 2, "renal-function": 2}
     assert s.medians["creatinine.W2"] == D("0.05")  # (-0.1 + 0.2) / 2
     assert s.population["no-infusion"] == 1
-    assert summarize([]).medians["creatinine.W2"] is None
+    assert summarize([], study.median_changes).medians["creatinine.W2"] is None
+
+
+def test_the_medians_come_from_the_study_file_and_are_checked_at_load():
+    import tomllib
+
+    import pytest
+
+    from fhir_adapter.errors import ConfigError
+    from fhir_adapter.paths import mappings_dir
+    from fhir_adapter.trial.definitions import StudyDefinition
+
+    data = tomllib.loads((mappings_dir() / "study.toml").read_text(encoding="utf-8"))
+    assert StudyDefinition.from_dict(data).median_changes == (
+        ("renal-function", "creatinine", "W2"), ("renal-function", "creatinine", "M12"),
+        ("renal-function", "egfr-computed", "W2"), ("renal-function", "egfr-computed", "M12"),
+    )
+    data["summary"]["median_changes"][0]["visit"] = "W3"  # no visit of renal-function
+    with pytest.raises(ConfigError, match="renal-function/creatinine/W3"):
+        StudyDefinition.from_dict(data)
+
+
+def test_an_endpoint_renamed_in_the_study_file_fails_at_load(catalogue):
+    import tomllib
+
+    import pytest
+
+    from fhir_adapter.errors import ConfigError
+    from fhir_adapter.paths import mappings_dir
+    from fhir_adapter.trial.definitions import StudyDefinition
+    from fhir_adapter.trial.endpoints.participant import check_rules
+
+    data = tomllib.loads((mappings_dir() / "study.toml").read_text(encoding="utf-8"))
+    check_rules(StudyDefinition.from_dict(data), catalogue)
+    data["endpoints"]["liver"] = data["endpoints"].pop("liver-function")
+    with pytest.raises(ConfigError, match="liver-function"):
+        check_rules(StudyDefinition.from_dict(data), catalogue)

@@ -14,6 +14,7 @@ from fhirpathpy.models import models
 from fhir_adapter.errors import Issue, UnusableInput
 from fhir_adapter.fhir.parse import parse_resource
 from fhir_adapter.paths import mappings_dir, profiles_dir, sample_bundles_dir
+from fhir_adapter.terminology import SiteCodeMaps, SiteMapping
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.validation import (
     LAB_OBSERVATION,
@@ -164,7 +165,7 @@ def test_unconvertible_unit_breaks_the_lab_profile_even_without_meta(validator: 
     assert "umol/L" in issues[0].diagnostics
 
 
-def test_site_codes_through_the_injected_resolver(
+def test_site_codes_through_the_site_maps(
     catalogue: AnalyteCatalogue, study: StudyDefinition
 ) -> None:
     site = ("https://intranet.aumc.nl/labtestcodes", "20005")
@@ -173,10 +174,9 @@ def test_site_codes_through_the_injected_resolver(
     plain = Validator(catalogue, study)
     assert [i.expression for i in plain.validate(lab)] == ["Observation.code"]
 
-    def resolver(system: str, code: str) -> tuple[str, set[str]] | None:
-        return ("creatinine", {"umol/L", "mg/dL"}) if (system, code) == site else None
-
-    mapped = Validator(catalogue, study, code_resolver=resolver)
+    maps = SiteCodeMaps()
+    maps.add(SiteMapping(*site, "http://loinc.org", "14682-9", "test"))  # creatinine, umol/L
+    mapped = Validator(catalogue, study, site_maps=maps)
     assert mapped.validate(lab) == []
     del lab["meta"]
     assert mapped.profile_for(lab) == LAB_OBSERVATION

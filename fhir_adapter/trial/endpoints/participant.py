@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from fhir_adapter.errors import ConfigError
 from fhir_adapter.trial.definitions import AnalyteCatalogue, EndpointDef, StudyDefinition
 from fhir_adapter.trial.endpoints import creatinine, liver, proteinuria, renal
 from fhir_adapter.trial.endpoints.common import Context, age_in_years, measured_result
@@ -18,7 +19,7 @@ from fhir_adapter.trial.model import (
 )
 from fhir_adapter.trial.visits import assign_visits, study_date
 
-__all__ = ["COMPUTED", "ENRICH", "PARTICIPANT_RULES", "compute"]
+__all__ = ["COMPUTED", "ENRICH", "PARTICIPANT_RULES", "check_rules", "compute"]
 
 Enrich = Callable[[Context, EndpointDef, VisitResult, Measurement], VisitResult]
 Computed = Callable[[Context, EndpointDef], list[VisitResult]]
@@ -38,6 +39,20 @@ PARTICIPANT_RULES: dict[str, ParticipantRule] = {
     "serum-creatinine": creatinine.participant_results,
     "proteinuria": proteinuria.participant_results,
 }
+
+
+def check_rules(study: StudyDefinition, catalogue: AnalyteCatalogue) -> None:
+    """Every endpoint code and computed analyte the rules are written for is one of the study
+    and of the catalogue: an endpoint renamed in study.toml fails at load, not silently."""
+    missing = sorted((set(ENRICH) | set(PARTICIPANT_RULES)) - set(study.endpoints))
+    if missing:
+        raise ConfigError(
+            f"study definition: no [endpoints.<code>] for {', '.join(missing)}, whose rules "
+            f"the adapter computes (endpoints: {', '.join(sorted(study.endpoints))})")
+    unknown = sorted(set(COMPUTED) - set(catalogue.analytes))
+    if unknown:
+        raise ConfigError(f"analyte catalogue: no analyte {', '.join(unknown)}, which the "
+                          "adapter computes")
 
 
 def compute(

@@ -7,15 +7,7 @@ from decimal import Decimal
 
 from fhir_adapter.trial.model import ParticipantEndpoints, StudySummary
 
-__all__ = ["MEDIAN_CHANGES", "median", "median_key", "summarize"]
-
-#: (endpoint, analyte, visit) whose change from baseline gets a study median (TRIAL.md 6.7)
-MEDIAN_CHANGES: tuple[tuple[str, str, str], ...] = (
-    ("renal-function", "creatinine", "W2"),
-    ("renal-function", "creatinine", "M12"),
-    ("renal-function", "egfr-computed", "W2"),
-    ("renal-function", "egfr-computed", "M12"),
-)
+__all__ = ["median", "median_key", "summarize"]
 
 #: value sets seeded with zero counts, so that a category no participant reached still shows
 _DOMAINS: tuple[frozenset[str], ...] = (
@@ -49,11 +41,11 @@ def _label(value: bool | int | str) -> str:
 
 def summarize(
     participants: list[ParticipantEndpoints],
-    *,
-    median_changes: tuple[tuple[str, str, str], ...] = MEDIAN_CHANGES,
+    median_changes: tuple[tuple[str, str, str], ...],
 ) -> StudySummary:
     """Counts per participant-level code and value, participants with a value per endpoint,
-    and the median change of the chosen (endpoint, analyte, visit) results."""
+    and the median change of the chosen (endpoint, analyte, visit) results
+    (``StudyDefinition.median_changes``, from study.toml)."""
     summary = StudySummary()
     for p in participants:
         for code in sorted({r.endpoint for r in p.visit_results}):

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from fhir_adapter.errors import UnitError
-from fhir_adapter.mapping.units import convert, quantity_unit
 from fhir_adapter.paths import mappings_dir
+from fhir_adapter.terminology import convert, quantity_unit
 from fhir_adapter.trial.definitions import AnalyteCatalogue
 
 LOINC = "http://loinc.org"

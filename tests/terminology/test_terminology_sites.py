@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from fhir_adapter.errors import ConfigError
-from fhir_adapter.mapping import Mapper, SiteCodeMaps
+from fhir_adapter.mapping import Mapper
 from fhir_adapter.paths import mappings_dir
+from fhir_adapter.terminology import SiteCodeMaps
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 
 CATALOGUE = AnalyteCatalogue.from_file(mappings_dir() / "analytes.toml")

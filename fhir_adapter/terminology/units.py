@@ -1,4 +1,4 @@
-"""Units: read a Quantity's UCUM unit, convert its value exactly to the canonical unit."""
+"""Units: read a Quantity's UCUM unit (the one rule of unit acceptance), convert its value."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def quantity_unit(
 
     ``code`` is read when ``system`` is UCUM; else ``unit`` when that string is a unit the code
     accepts; else ``default`` (for a reference range written without a unit). Anything else
-    raises UnitError naming the unit.
+    raises UnitError naming the unit. A ``code`` of another system (or of none) is not read as
+    UCUM: a Quantity's code means what its ``system`` says (FHIR R4 datatypes.html#Quantity,
+    invariant qty-3: a code needs its system).
     """
     code, system, text = quantity.get("code"), quantity.get("system"), quantity.get("unit")
     if isinstance(code, str) and code and system == ucum_system:

@@ -1,0 +1,44 @@
+"""What the adapter takes and serves: its canonical base, resource types, search parameters.
+
+One home for the names that the REST layer, the pipeline, validation and the result Bundle
+all spell: a type added here is added everywhere it is listed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CANONICAL_BASE",
+    "ENROLLMENT_TYPES",
+    "PROCESSING_ORDER",
+    "RESULT_SEARCH_PARAMS",
+    "RESULT_TYPES",
+    "STORED_TYPES",
+    "VALIDATE_TYPES",
+    "WRITE_TYPES",
+]
+
+#: Canonical base of everything the project defines (a name, not an address).
+CANONICAL_BASE = "https://fhir-adapter.org/fhir"
+
+#: Types a sender may create or update; the adapter keeps their resources (when enrolled).
+WRITE_TYPES = ("Patient", "Observation", "MedicationAdministration", "Specimen", "ResearchSubject")
+STORED_TYPES = frozenset(WRITE_TYPES)
+#: Types ``$validate`` takes (a Bundle: each entry).
+VALIDATE_TYPES = (*WRITE_TYPES, "Bundle")
+#: Within a method of a transaction: the study, enrollment and patients before what is about
+#: them (a ResearchStudy is answered, never stored: the adapter's own comes from study.toml).
+PROCESSING_ORDER = ("ResearchStudy", "ResearchSubject", "Patient", "Specimen",
+                    "MedicationAdministration", "Observation")
+#: Enrollment is the gate every other entry passes: it is settled first.
+ENROLLMENT_TYPES = frozenset({"ResearchStudy", "ResearchSubject"})
+
+#: Types of the result Bundle, read and searched by research servers.
+RESULT_TYPES = ("ResearchStudy", "Patient", "ResearchSubject", "Observation", "MeasureReport")
+#: Search parameters of the result types: name -> (FHIR search type, what it matches).
+RESULT_SEARCH_PARAMS = {
+    "_id": ("token", "the resource id"),
+    "identifier": ("token", "system|value, |value or value"),
+    "subject": ("reference", "the pseudonymous Patient (Patient/id or id)"),
+    "code": ("token", "system|code or code"),
+    "_lastUpdated": ("date", "with the prefixes gt, ge, lt, le, eq"),
+}
