@@ -1,7 +1,8 @@
-"""Commands of the REST endpoint: ``serve`` and ``token create | list``."""
+"""Commands of the REST endpoint: ``serve`` and ``token create | list | revoke``."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -9,9 +10,9 @@ import typer
 from fhir_adapter.cli.base import app, out
 from fhir_adapter.errors import ConfigError
 from fhir_adapter.settings import Settings, is_loopback
-from fhir_adapter.store.tokens import TokenFile
+from fhir_adapter.store.tokens import TokenFile, parse_duration
 
-__all__ = ["serve", "token_create", "token_list"]
+__all__ = ["serve", "token_create", "token_list", "token_revoke"]
 
 
 @app.command()
@@ -39,16 +40,42 @@ app.add_typer(token_app, name="token")
 def token_create(
     name: Annotated[str, typer.Option(help="Token name: the sender it acts as")],
     scope: Annotated[list[str], typer.Option(help="SMART v2 scope, e.g. system/*.cu")],
+    expires_in: Annotated[str | None, typer.Option(
+        help="Lifetime: seconds, or a number with s, m, h, d or w (e.g. 90d); none: no expiry",
+    )] = None,
 ) -> None:
     """Add a token; it is printed once, alone on the last line."""
-    secret = TokenFile(Settings().tokens_file).create(name, scope)
-    out.print(f"token {name!r} created with scopes {' '.join(scope)}; it is shown only once:",
-              markup=False)
+    lifetime = parse_duration(expires_in) if expires_in is not None else None
+    tokens = TokenFile(Settings().tokens_file)
+    secret = tokens.create(name, scope, expires_in=lifetime)
+    info = next(i for i in tokens.entries() if i.name == name)
+    until = f", valid until {info.expires.isoformat()}" if info.expires else ", no expiry"
+    out.print(f"token {name!r} created with scopes {' '.join(scope)}{until}; it is shown only "
+              "once:", markup=False)
     print(secret)
 
 
 @token_app.command("list")
 def token_list() -> None:
-    """The names of the configured tokens (the secrets are kept only hashed)."""
-    for name in TokenFile(Settings().tokens_file).names():
-        print(name)
+    """The tokens: name, scopes, created, expires, state (the secrets are kept only hashed)."""
+    now = datetime.now(UTC)
+    rows = [("NAME", "SCOPES", "CREATED", "EXPIRES", "STATE")]
+    for info in TokenFile(Settings().tokens_file).entries():
+        rows.append((info.name, " ".join(info.scopes), _when(info.created), _when(info.expires),
+                     info.state(now) if info.revoked is None
+                     else f"revoked {_when(info.revoked)}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True))
+              + "  " + row[4])
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Argument(help="Name of the token to revoke")]) -> None:
+    """Revoke a token: refused from its next use on, by every running server."""
+    info = TokenFile(Settings().tokens_file).revoke(name)
+    out.print(f"token {name!r} revoked at {_when(info.revoked)}", markup=False)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else "-"
