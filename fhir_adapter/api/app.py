@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fhir_adapter import __version__
 from fhir_adapter.api.errors import install_error_handlers
 from fhir_adapter.settings import Settings
+from fhir_adapter.store.clients import ClientRegistry
 from fhir_adapter.store.tokens import TokenFile
 
 __all__ = ["PipelinePort", "create_app"]
@@ -74,7 +75,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, pipeline: PipelinePort | None = None) -> FastAPI:
     """The REST endpoint over ``pipeline`` (built from ``settings`` when not given)."""
-    from fhir_adapter.api import metadata, read, validate, write
+    from fhir_adapter.api import auth, metadata, read, validate, write
 
     if pipeline is None:
         from fhir_adapter.pipeline import Pipeline
@@ -92,7 +93,9 @@ def create_app(settings: Settings, pipeline: PipelinePort | None = None) -> Fast
     app.state.pipeline = pipeline
     app.state.tokens = TokenFile(settings.tokens_file)
     app.state.push_worker = None
+    store = getattr(pipeline, "store", None)
+    app.state.smart = auth.SmartServer(ClientRegistry(store)) if store is not None else None
     install_error_handlers(app)
-    for module in (metadata, validate, read, write):
+    for module in (metadata, auth, validate, read, write):
         app.include_router(module.router)
     return app

@@ -107,7 +107,7 @@ def capability_statement(base_url: str, *, now: datetime | None = None) -> dict[
                     "Hospitals push transaction, batch or collection Bundles and single resources; "
                     "research servers read the pseudonymised results. " + _IDENTITY_NOTE
                 ),
-                "security": _security(),
+                "security": _security(base_url),
                 "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
             }
@@ -115,13 +115,27 @@ def capability_statement(base_url: str, *, now: datetime | None = None) -> dict[
     }
 
 
-def _security() -> dict[str, Any]:
+def _security(base_url: str) -> dict[str, Any]:
+    token = base_url.rstrip("/").removesuffix("/fhir") + "/auth/token"
     return {
         "cors": False,
+        # SMART App Launch 2.2, conformance.html: the oauth-uris extension and the
+        # SMART-on-FHIR service code, beside /.well-known/smart-configuration
+        "extension": [{
+            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+            "extension": [{"url": "token", "valueUri": token}],
+        }],
+        "service": [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+            "code": "SMART-on-FHIR",
+        }]}],
         "description": (
             "Every call but /metadata needs 'Authorization: Bearer <token>'. Tokens are issued "
             "with `fhir-adapter token create` and carry SMART v2 scopes: system/*.cu (EHR: "
             "create, update, $validate) or system/*.rs (research server: read and search the "
-            "pseudonymised results). A token's name is the sender of what it writes."
+            "pseudonymised results). A token's name is the sender of what it writes. "
+            "SMART Backend Services: a client registered with `fhir-adapter client add` gets "
+            "an access token (300 s) at the token endpoint with client_credentials and a "
+            "private_key_jwt assertion (RS384 or ES384)."
         ),
     }

@@ -33,14 +33,18 @@ def authenticate(request: Request) -> Principal:
     """The caller of this request, from ``Authorization: Bearer``; 401 when missing or unknown."""
     tokens: TokenFile = request.app.state.tokens
     header = request.headers.get("authorization")
+    smart = getattr(request.app.state, "smart", None)
     if header is None:
-        if not tokens.configured() and is_loopback(request.client.host if request.client else None):
+        configured = tokens.configured() or (smart is not None and smart.registry.any())
+        if not configured and is_loopback(request.client.host if request.client else None):
             return LOCAL
         raise AuthError("this call needs an Authorization: Bearer token")
     scheme, _, secret = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise AuthError("the Authorization header must be 'Bearer <token>'")
     principal = tokens.verify(secret.strip())
+    if principal is None and smart is not None:  # an access token of the token endpoint
+        principal = smart.principal(secret.strip())
     if principal is None:
         raise AuthError("the bearer token is not known to this server")
     return principal

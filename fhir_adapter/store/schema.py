@@ -32,6 +32,9 @@ __all__ = [
     "resource",
     "resource_key",
     "resource_version",
+    "smart_access_token",
+    "smart_assertion",
+    "smart_client",
 ]
 
 metadata = MetaData(
@@ -199,4 +202,38 @@ recompute_pending = Table(
     metadata,
     Column("subject", String(200), primary_key=True),
     Column("queued_at", Instant, nullable=False),
+)
+
+#: SMART Backend Services clients: their public keys (a JWKS, or where to fetch it) and the
+#: scopes they may be granted. A revoked client stays listed; its tokens stop working at once.
+smart_client = Table(
+    "smart_client",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("jwks", Document),
+    Column("jwks_url", Text),
+    Column("scopes", Text, nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Column("revoked_at", Instant),
+)
+
+#: The ``jti`` of every client assertion accepted, kept until the assertion expires, so that
+#: a replay is refused by every server process.
+smart_assertion = Table(
+    "smart_assertion",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("jti", String(255), primary_key=True),
+    Column("expires_at", Instant, nullable=False, index=True),
+)
+
+#: Access tokens issued at the token endpoint, kept only as SHA-256 digests.
+smart_access_token = Table(
+    "smart_access_token",
+    metadata,
+    Column("digest", String(80), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("issued_at", Instant, nullable=False),
+    Column("expires_at", Instant, nullable=False, index=True),
 )
