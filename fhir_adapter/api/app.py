@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fhir_adapter import __version__
 from fhir_adapter.api.errors import install_error_handlers
 from fhir_adapter.settings import Settings
+from fhir_adapter.store import Store
 from fhir_adapter.store.clients import ClientRegistry
 from fhir_adapter.store.tokens import TokenFile
 
@@ -73,6 +74,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             worker.stop()
 
 
+def _store_of(pipeline: Any, settings: Settings) -> Store:
+    """The pipeline's store when it has one, else the settings' database (a pipeline given
+    by a test may have none)."""
+    store = pipeline.__dict__.get("store") if hasattr(pipeline, "__dict__") else None
+    return store if isinstance(store, Store) else Store.open(settings.db_url())
+
+
 def create_app(settings: Settings, pipeline: PipelinePort | None = None) -> FastAPI:
     """The REST endpoint over ``pipeline`` (built from ``settings`` when not given)."""
     from fhir_adapter.api import auth, metadata, read, validate, write
@@ -93,8 +101,7 @@ def create_app(settings: Settings, pipeline: PipelinePort | None = None) -> Fast
     app.state.pipeline = pipeline
     app.state.tokens = TokenFile(settings.tokens_file)
     app.state.push_worker = None
-    store = getattr(pipeline, "store", None)
-    app.state.smart = auth.SmartServer(ClientRegistry(store)) if store is not None else None
+    app.state.smart = auth.LazySmartServer(lambda: ClientRegistry(_store_of(pipeline, settings)))
     install_error_handlers(app)
     for module in (metadata, auth, validate, read, write):
         app.include_router(module.router)

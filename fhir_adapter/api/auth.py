@@ -10,7 +10,7 @@ minutes") and ``scope``; errors as RFC 6749 section 5.2, never cached (section 5
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
@@ -32,7 +32,8 @@ from fhir_adapter.outbound.jwks import JwksFetcher
 from fhir_adapter.store.clients import ClientRegistry, ClientRow
 from fhir_adapter.store.tokens import Principal
 
-__all__ = ["ACCESS_TOKEN_SECONDS", "TOKEN_PATH", "SmartServer", "router", "token_url"]
+__all__ = ["ACCESS_TOKEN_SECONDS", "TOKEN_PATH", "LazySmartServer", "SmartServer", "router",
+           "token_url"]
 
 router = APIRouter(tags=["authorisation"])
 
@@ -103,6 +104,32 @@ class SmartServer:
         return Principal(grant.client.client_id, tuple(scopes), grant.expires_at)
 
 
+class LazySmartServer:
+    """A ``SmartServer`` made at its first use (the app factory must not touch the store:
+    a request refused before any work reaches none of it)."""
+
+    def __init__(self, registry: Callable[[], ClientRegistry]) -> None:
+        self._registry = registry
+        self._server: SmartServer | None = None
+
+    def server(self) -> SmartServer:
+        if self._server is None:
+            self._server = SmartServer(self._registry())
+        return self._server
+
+    @property
+    def registry(self) -> ClientRegistry:
+        return self.server().registry
+
+    def issue(self, form: dict[str, str], token_endpoint: str) -> dict[str, Any]:
+        return self.server().issue(form, token_endpoint)
+
+    def principal(self, secret: str) -> Principal | None:
+        if not secret.startswith(_PREFIX):
+            return None
+        return self.server().principal(secret)
+
+
 def token_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + TOKEN_PATH
 
@@ -135,7 +162,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 @router.post(TOKEN_PATH, summary="SMART Backend Services token endpoint")
 async def token(request: Request) -> Response:
-    server: SmartServer | None = getattr(request.app.state, "smart", None)
+    server: LazySmartServer | None = getattr(request.app.state, "smart", None)
     try:
         if server is None:
             raise OAuthError("invalid_client", "no client is registered with this server", 401)
