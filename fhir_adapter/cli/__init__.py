@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fhir_adapter.cli import clients, load, publish, server  # noqa: F401  (they register the commands)
+# the modules register their commands
+from fhir_adapter.cli import clients, load, publish, server, workspace  # noqa: F401
 from fhir_adapter.cli.base import app, main
 
 __all__ = ["app", "main"]

@@ -16,8 +16,7 @@ from fhir_adapter.pipeline import LoadSummary, Pipeline
 from fhir_adapter.settings import Settings
 from fhir_adapter.trial.model import ParticipantEndpoints
 
-__all__ = ["DEMO_DATABASE", "RESULTS_FILE", "demo", "enroll", "ingest", "participants",
-           "sample_files"]
+__all__ = ["DEMO_DATABASE", "RESULTS_FILE", "demo", "enroll", "ingest", "sample_files"]
 
 DEMO_DATABASE = "fhir-adapter-demo.db"
 RESULTS_FILE = "results.json"
@@ -48,13 +47,6 @@ def enroll(
         raise UnusableInput(f"--identifier {identifier!r} is not SYSTEM|VALUE")
     open_pipeline().enroll(system, value, subject)
     out.print(f"enrolled {system}|{value} as {subject}", markup=False)
-
-
-@app.command()
-def participants() -> None:
-    """The participants: age and Day 0, latest value per analyte, visits."""
-    pipeline = open_pipeline()
-    out.print(participants_table(pipeline, pipeline.records()))
 
 
 @app.command()

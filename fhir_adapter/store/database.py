@@ -16,6 +16,7 @@ from fhir_adapter.store.participants import ParticipantRepository
 from fhir_adapter.store.resources import ResourceRepository
 from fhir_adapter.store.results import ResultRepository
 from fhir_adapter.store.schema import metadata
+from fhir_adapter.store.stamps import StampRepository
 
 __all__ = ["Store", "Unit"]
 
@@ -24,7 +25,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Unit(ResourceRepository, ParticipantRepository, ResultRepository):
+class Unit(ResourceRepository, ParticipantRepository, ResultRepository, StampRepository):
     """One unit of work: every repository method, on one connection, in one transaction."""
 
 

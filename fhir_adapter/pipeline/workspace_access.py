@@ -1,0 +1,69 @@
+"""The data manager's workspace over a Pipeline: a snapshot, made again only when data changed."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from fhir_adapter.paths import mappings_dir
+from fhir_adapter.results import Pseudonymiser
+from fhir_adapter.results.vocab import decimal_text
+from fhir_adapter.workspace import AuditEntry, QueryRules, Snapshot, build_snapshot
+
+__all__ = ["AUDIT_ROWS", "Workspace", "workspace_of"]
+
+#: The newest audit rows the workspace reads (the audit page and the refused queries).
+AUDIT_ROWS = 5000
+
+
+class Workspace:
+    """One per Pipeline: the snapshot of its store, kept while the store's data stamp holds."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self._cached: tuple[tuple[Any, ...], Snapshot] | None = None
+        self._lock = threading.Lock()
+        self._rules: QueryRules | None = None
+
+    @property
+    def rules(self) -> QueryRules:
+        if self._rules is None:
+            settings = self.pipeline.settings
+            folder = getattr(settings, "mappings_dir", None) or mappings_dir()
+            self._rules = QueryRules.from_file(folder / "queries.toml")
+        return self._rules
+
+    def snapshot(self) -> Snapshot:
+        store = self.pipeline.store
+        with store.read() as unit:
+            stamp = unit.data_stamp()
+        cached = self._cached
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        with self._lock:  # one build at a time; a second caller finds the first's done
+            cached = self._cached
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            snapshot = self._build()
+            self._cached = (stamp, snapshot)
+            return snapshot
+
+    def _build(self) -> Snapshot:
+        pipeline = self.pipeline
+        pseudonyms = Pseudonymiser(pipeline.results_flow.key())
+        with pipeline.store.read() as unit:
+            records = unit.records()
+            statuses = {p.subject: p.status for p in unit.participants()}
+            audit = [AuditEntry(r.at, r.who, r.action, tuple(r.resources), r.outcome)
+                     for r in unit.audit_rows(limit=AUDIT_ROWS)]
+        return build_snapshot(records, statuses, pipeline.study, pipeline.mapper.catalogue,
+                              audit=audit, pseudonym=pseudonyms.id, number=decimal_text)
+
+
+def workspace_of(pipeline: Any) -> Workspace:
+    """The pipeline's workspace (made on first use)."""
+    found = getattr(pipeline, "_workspace", None)
+    if found is None:
+        found = Workspace(pipeline)
+        pipeline._workspace = found
+    return found

@@ -1,0 +1,129 @@
+"""What every view of the data manager's workspace is computed from, once per state of the data.
+
+A snapshot holds, per participant, the trial record, the visit assignment and the endpoints, and
+the audit trail; the views (schedule grid, queries, participant pages, the statisticians' table)
+read it and never the store. Source Observations are named only by their pseudonymous ids (the
+``pseudonym`` function the results use), never by an id or identifier of the hospital.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
+from fhir_adapter.trial.endpoints import compute
+from fhir_adapter.trial.endpoints.common import age_in_years
+from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantRecord
+from fhir_adapter.trial.visits import VisitAssignment, assign_visits, study_date
+
+__all__ = ["AuditEntry", "ParticipantView", "Snapshot", "build_snapshot", "plain_number"]
+
+#: ResearchSubject statuses after which no more data is expected.
+STOPPED = frozenset({"withdrawn", "off-study"})
+
+
+def plain_number(value: Decimal | None) -> str:
+    if value is None:
+        return ""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One audit row: who sent what, when, and what came of it (``outcome`` starts with the
+    HTTP status). ``resources`` are ``Type/id`` keys of the adapter."""
+
+    at: datetime
+    sender: str
+    action: str
+    resources: tuple[str, ...]
+    outcome: str
+
+    @property
+    def status(self) -> int:
+        head = self.outcome.split(" ", 1)[0]
+        return int(head) if head.isdigit() else 0
+
+    @property
+    def refused(self) -> bool:
+        """The call was refused as a whole, or some of its entries were."""
+        return self.status >= 400 or " error" in self.outcome
+
+
+@dataclass(slots=True)
+class ParticipantView:
+    """One participant as every view sees it."""
+
+    record: ParticipantRecord
+    status: str
+    endpoints: ParticipantEndpoints
+    assignment: VisitAssignment | None  # None without Day 0
+
+    @property
+    def subject(self) -> str:
+        return self.record.participant.subject
+
+    @property
+    def stopped(self) -> bool:
+        return self.status in STOPPED
+
+    @property
+    def day0(self) -> datetime | None:
+        infusion = self.record.day0
+        return infusion.at if infusion else None
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Every participant's view and the audit trail, as the data were at one moment."""
+
+    study: StudyDefinition
+    catalogue: AnalyteCatalogue
+    participants: list[ParticipantView]
+    audit: list[AuditEntry]
+    pseudonym: Callable[[str], str]
+    #: a number as the result Bundle and its CSV write it (their rounding)
+    number: Callable[[Decimal | None], str] = plain_number
+    _by_subject: dict[str, ParticipantView] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_subject = {p.subject: p for p in self.participants}
+
+    def participant(self, subject: str) -> ParticipantView | None:
+        return self._by_subject.get(subject)
+
+    def day0_date(self, view: ParticipantView) -> date | None:
+        return study_date(view.day0, self.study) if view.day0 else None
+
+    def age_at_day0(self, view: ParticipantView) -> int | None:
+        born = view.record.participant.birth_date
+        day0 = self.day0_date(view)
+        return age_in_years(born, day0) if born and day0 else None
+
+    def source_id(self, source: str) -> str:
+        """The pseudonymous id of a source key (``Observation/<adapter id>``)."""
+        return self.pseudonym(source)
+
+
+def build_snapshot(
+    records: Iterable[ParticipantRecord],
+    statuses: dict[str, str],
+    study: StudyDefinition,
+    catalogue: AnalyteCatalogue,
+    *,
+    audit: Sequence[AuditEntry] = (),
+    pseudonym: Callable[[str], str],
+    number: Callable[[Decimal | None], str] = plain_number,
+) -> Snapshot:
+    """Assign every participant's values to visits and compute their endpoints, once."""
+    views = []
+    for record in records:
+        infusion = record.day0
+        assignment = assign_visits(record.measurements, infusion, study) if infusion else None
+        views.append(ParticipantView(record, statuses.get(record.participant.subject, ""),
+                                     compute(record, study, catalogue), assignment))
+    return Snapshot(study, catalogue, views, list(audit), pseudonym, number)
