@@ -243,6 +243,23 @@ def pull(size: Size) -> list[Figure]:
     ]
 
 
+def dashboard(size: Size) -> list[Figure]:
+    """Every dashboard page on a store of many participants, against ``participants --format
+    csv`` on the same store."""
+    r = _module("dashboard").run(size.pull_observations)
+    base = r["participants_csv_seconds"]
+    label = "`fhir-adapter participants --format csv`"
+    where = f"{r['participants']:,} participants"
+    judged = r["participants"] >= 100
+    return [
+        Figure("dashboard.slowest_page", f"slowest dashboard page ({r['slowest_page']}), "
+               f"{where}", r["slowest_page_seconds"], "s", base, label,
+               "< 1 s" if judged else "", r["slowest_page_seconds"] < 1 if judged else None, r),
+        Figure("dashboard.first_page", f"first page after a change (builds the snapshot), "
+               f"{where}", r["first_page_seconds"], "s", base, label),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[Size], list[Figure]]] = {
     "validation": validation,
     "ingest_http.sqlite": ingest_http_sqlite,
@@ -251,6 +268,7 @@ BENCHMARKS: dict[str, Callable[[Size], list[Figure]]] = {
     "bulk_ndjson": bulk_ndjson,
     "lab_feed": lab_feed,
     "pull": pull,
+    "dashboard": dashboard,
 }
 
 

@@ -17,12 +17,14 @@ from pathlib import Path
 
 from fhir_adapter.errors import AuthError, ConfigError, Issue, Where
 
-__all__ = ["Principal", "Scope", "TokenFile", "TokenInfo", "parse_duration", "parse_scope"]
+__all__ = ["UI", "Principal", "Scope", "TokenFile", "TokenInfo", "parse_duration", "parse_scope"]
 
 _SCOPE = re.compile(r"^system/(\*|[A-Z][A-Za-z]+)\.([cruds]+|read|write|\*)$")
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _PREFIX = "fa_"
+#: The scope of the dashboard's pages (and the "resource type" it is checked as).
+UI = "ui"
 _VERSION = 1
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -51,16 +53,21 @@ class Scope:
         return self.resource_type in ("*", resource_type) and action in self.actions
 
     def spelling(self) -> str:
+        if self.resource_type == UI:
+            return UI
         ordered = "".join(a for a in "cruds" if a in self.actions)
         return f"system/{self.resource_type}.{ordered}"
 
 
 def parse_scope(text: str) -> Scope:
-    """Read one scope in SMART v2 spelling (``system/*.cu``); v1 ``.read``/``.write`` are mapped."""
+    """Read one scope in SMART v2 spelling (``system/*.cu``); v1 ``.read``/``.write`` are mapped.
+    ``ui`` is the dashboard's own scope: it reads the pages, no FHIR resource."""
+    if text.strip() == UI:
+        return Scope(UI, frozenset("r"))
     match = _SCOPE.match(text.strip())
     if not match:
         raise ConfigError(
-            f"scope {text!r} is not a SMART scope such as system/*.cu or system/*.rs",
+            f"scope {text!r} is not a SMART scope such as system/*.cu or system/*.rs (or ui)",
             where=Where(element="scope"),
         )
     resource_type, actions = match.groups()

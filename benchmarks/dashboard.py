@@ -1,0 +1,88 @@
+"""The dashboard's pages on a store of many participants: server time of each page (the first
+one builds the workspace snapshot; the others reuse it), against ``fhir-adapter participants
+--format csv`` run as a command on the same store.
+
+    python -m benchmarks.dashboard [--observations N] [--json OUT]
+
+The store is filled by a bulk NDJSON load (not timed, see ``bulk_ndjson``). Pages are asked of
+the app in this process (ASGI, no network), as a caller on loopback with no token configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.bulk_ndjson import _prepared, show
+
+__all__ = ["PAGES", "main", "run"]
+
+#: The pages timed ({subject}: the first participant).
+PAGES = ("/ui", "/ui?analyte=creatinine", "/ui/participants/{subject}",
+         "/ui/participants/{subject}/visits/M3", "/ui/queries", "/ui/summary", "/ui/audit")
+
+
+def _timed(call: Any) -> tuple[float, Any]:
+    began = time.perf_counter()
+    out = call()
+    return time.perf_counter() - began, out
+
+
+def run(observations: int = 20_000) -> dict[str, Any]:
+    from fastapi.testclient import TestClient
+
+    from benchmarks.data import write_bulk_export
+    from fhir_adapter.api import create_app
+    from fhir_adapter.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="fa-dash-") as tmp:
+        folder = Path(tmp)
+        export = write_bulk_export(folder, observations)
+        url = f"sqlite:///{folder / 'dash.db'}"
+        pipeline = _prepared(folder, url)
+        try:
+            pipeline.ingest_paths([export.observations], sender="bulk")
+            env = {**os.environ, "FHIR_ADAPTER_DATABASE_URL": url}
+            command = [str(Path(sys.executable).parent / "fhir-adapter"), "participants",
+                       "--format", "csv"]
+            csv_s, done = _timed(lambda: subprocess.run(command, env=env, capture_output=True,
+                                                        cwd=folder, check=True))
+            settings = Settings(database_url=url, tokens_file=folder / "no-tokens.json")
+            client = TestClient(create_app(settings, pipeline), client=("127.0.0.1", 50000))
+            subject = done.stdout.decode().splitlines()[1].split(",")[0]
+            pages: dict[str, float] = {}
+            first_s, first = _timed(lambda: client.get("/ui"))
+            assert first.status_code == 200, first.status_code
+            for page in PAGES:
+                path = page.format(subject=subject)
+                seconds, answer = _timed(lambda path=path: client.get(path))
+                assert answer.status_code == 200, (path, answer.status_code)
+                pages[path] = round(seconds, 3)
+        finally:
+            pipeline.store.close()
+    slowest = max(pages, key=lambda p: pages[p])
+    return {
+        "observations": observations, "participants": export.participants,
+        "participants_csv_seconds": round(csv_s, 3),
+        "first_page_seconds": round(first_s, 3),
+        "slowest_page": slowest, "slowest_page_seconds": pages[slowest], "pages": pages,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--observations", type=int, default=20_000)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    show(run(args.observations), args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

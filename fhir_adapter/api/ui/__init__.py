@@ -1,0 +1,7 @@
+"""The data manager's dashboard under /ui: server-rendered pages over fhir_adapter.workspace."""
+
+from __future__ import annotations
+
+from fhir_adapter.api.ui.pages import router
+
+__all__ = ["router"]

@@ -1,0 +1,196 @@
+"""The dashboard's pages under /ui: schedule grid, cell values, participant, value, queries,
+study summary, audit log, and the login form. Server-rendered, no script, works offline."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated, Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Query
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from fhir_adapter.api.deps import in_thread, pipeline_of
+from fhir_adapter.api.ui.access import COOKIE, Refusal, allowed, known, viewer
+from fhir_adapter.api.ui.charts import bar_chart, line_chart
+from fhir_adapter.api.ui.render import render
+from fhir_adapter.api.ui.trajectories import charts
+from fhir_adapter.errors import AuthError
+from fhir_adapter.pipeline.workspace_access import workspace_of
+from fhir_adapter.trial.endpoints import summarize
+from fhir_adapter.workspace import DAY0, KINDS, STATES, Snapshot, cell, columns, grid, queries
+from fhir_adapter.workspace.dataset import category_label
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+Text = Annotated[str | None, Query()]
+
+
+def _snapshot(request: Request) -> Snapshot:
+    viewer(request)
+    return workspace_of(pipeline_of(request)).snapshot()
+
+
+def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(render(template, path=request.url.path, **context), status_code=status)
+
+
+async def _guarded(request: Request, template: str, build: Any) -> Response:
+    try:
+        context = await in_thread(build)
+    except Refusal as refused:
+        return _refused(request, refused)
+    return _page(request, template, 404 if context.get("missing") else 200, **context)
+
+
+def _refused(request: Request, refused: Refusal) -> HTMLResponse:
+    """401: the login form (no data); 403: why not."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return _page(request, "login.html", refused.status, message=refused.message,
+                 next=target, forbidden=refused.status == 403)
+
+
+@router.get("")
+@router.get("/")
+async def schedule(request: Request, analyte: Text = None) -> Response:
+    def build() -> dict[str, Any]:
+        snapshot = _snapshot(request)
+        chosen = analyte if analyte in snapshot.catalogue.analytes else None
+        return {"rows": grid(snapshot, chosen), "columns": columns(snapshot), "states": STATES,
+                "analyte": chosen, "analytes": snapshot.catalogue.analytes,
+                "title": "Schedule of activities"}
+
+    return await _guarded(request, "schedule.html", build)
+
+
+@router.get("/participants/{subject}/visits/{visit}")
+async def visit_values(request: Request, subject: str, visit: str,
+                       analyte: Text = None) -> Response:
+    def build() -> dict[str, Any]:
+        snapshot = _snapshot(request)
+        view = snapshot.participant(subject)
+        if view is None or visit not in columns(snapshot):
+            return {"missing": f"no participant {subject} or no visit {visit}", "title": "Visit"}
+        chosen = analyte if analyte in snapshot.catalogue.analytes else None
+        found = cell(snapshot, view, visit, chosen)
+        return {"view": view, "cell": found, "visit": visit, "analyte": chosen,
+                "snapshot": snapshot, "states": STATES, "day0": visit == DAY0,
+                "infusion": view.record.day0, "title": f"{subject} {visit}"}
+
+    return await _guarded(request, "visit.html", build)
+
+
+@router.get("/participants/{subject}")
+async def participant(request: Request, subject: str) -> Response:
+    def build() -> dict[str, Any]:
+        snapshot = _snapshot(request)
+        view = snapshot.participant(subject)
+        if view is None:
+            return {"missing": f"no participant {subject}", "title": "Participant"}
+        drawn = [(c, line_chart(c)) for c in charts(snapshot, view)]
+        labels = {p.code: category_label(str(p.value).lower() if isinstance(p.value, bool)
+                                         else str(p.value), snapshot, endpoint=p.code)
+                  for p in view.endpoints.participant_results}
+        return {"view": view, "snapshot": snapshot, "charts": drawn, "labels": labels,
+                "age": snapshot.age_at_day0(view), "day0": snapshot.day0_date(view),
+                "title": f"Participant {subject}"}
+
+    return await _guarded(request, "participant.html", build)
+
+
+@router.get("/participants/{subject}/values/{value_id}")
+async def value(request: Request, subject: str, value_id: str) -> Response:
+    def build() -> dict[str, Any]:
+        snapshot = _snapshot(request)
+        view = snapshot.participant(subject)
+        found = None
+        if view is not None:
+            found = next((m for m in view.record.measurements
+                          if snapshot.source_id(m.source) == value_id), None)
+        if view is None or found is None:
+            return {"missing": f"no value {value_id} of {subject}", "title": "Value"}
+        derived = [r for r in view.endpoints.visit_results if found.source in r.sources]
+        offset = found.at - view.day0 if view.day0 else None
+        return {"view": view, "m": found, "id": value_id, "snapshot": snapshot,
+                "derived": derived, "offset": offset, "title": f"Value {value_id}"}
+
+    return await _guarded(request, "value.html", build)
+
+
+@router.get("/queries")
+async def queries_page(request: Request, kind: Text = None) -> Response:
+    def build() -> dict[str, Any]:
+        snapshot = _snapshot(request)
+        found = queries(snapshot, workspace_of(pipeline_of(request)).rules)
+        counts = Counter(q.kind for q in found)
+        shown = [q for q in found if kind in (None, "", q.kind)]
+        return {"queries": shown, "kinds": KINDS, "counts": counts, "kind": kind or "",
+                "zone": snapshot.study.timezone, "title": "Queries"}
+
+    return await _guarded(request, "queries.html", build)
+
+
+@router.get("/summary")
+async def summary(request: Request) -> Response:
+    def build() -> dict[str, Any]:
+        snapshot = _snapshot(request)
+        study = summarize([p.endpoints for p in snapshot.participants])
+        bars = {code: bar_chart(code, sorted(values.items())) for code, values in
+                study.counts.items()}
+        return {"summary": study, "bars": bars, "snapshot": snapshot,
+                "participants": len(snapshot.participants), "title": "Study summary"}
+
+    return await _guarded(request, "summary.html", build)
+
+
+@router.get("/audit")
+async def audit(request: Request, sender: Text = None, outcome: Text = None) -> Response:
+    def build() -> dict[str, Any]:
+        snapshot = _snapshot(request)
+        rows = [e for e in snapshot.audit if sender in (None, "", e.sender)
+                and (outcome in (None, "") or (outcome == "refused") == e.refused)]
+        senders = sorted({e.sender for e in snapshot.audit})
+        types = [Counter(r.split("/")[0] for r in e.resources) for e in rows]
+        return {"rows": list(zip(rows, types, strict=True)), "senders": senders,
+                "sender": sender or "", "outcome": outcome or "",
+                "zone": snapshot.study.timezone, "title": "Audit log"}
+
+    return await _guarded(request, "audit.html", build)
+
+
+@router.get("/login")
+async def login_form(request: Request, next: Text = None) -> HTMLResponse:  # noqa: A002
+    return _page(request, "login.html", message="", next=next or "/ui", forbidden=False,
+                 title="Sign in")
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    secret = (form.get("token") or [""])[0].strip()
+    target = (form.get("next") or ["/ui"])[0]
+    if not target.startswith("/ui"):  # never redirect elsewhere
+        target = "/ui"
+    try:
+        principal = known(request, secret) if secret else None
+        why = "this token is not known to the server"
+    except AuthError as exc:  # revoked or expired
+        principal, why = None, exc.message
+    if principal is None or not allowed(principal):
+        if principal is not None:
+            why = "this token has neither the ui nor the system/*.rs scope"
+        return _page(request, "login.html", 401 if principal is None else 403,
+                     message=why, next=target, forbidden=principal is not None)
+    response = RedirectResponse(quote(target, safe="/?=&"), status_code=303)
+    response.set_cookie(COOKIE, secret, httponly=True, samesite="strict", path="/ui",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/ui")
+    return response
