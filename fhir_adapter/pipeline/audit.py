@@ -46,33 +46,39 @@ def failure_text(error: AdapterError) -> str:
 
 
 def write(unit: Unit, who: str, action: str, entries: Sequence[EntryOutcome],
-          status: int = 200) -> None:
-    """The row of a successful call, inside the unit of work that did the writing."""
-    unit.record_audit(who, action, touched(entries), success_text(status, entries))
+          status: int = 200, refused: Sequence[dict[str, Any]] = ()) -> None:
+    """The row of a successful call, inside the unit of work that did the writing;
+    ``refused``: what its refused entries were about (``refusals.describe``)."""
+    unit.record_audit(who, action, [*touched(entries), *refused],
+                      success_text(status, entries))
 
 
 def record(store: Store, who: str, action: str, entries: Sequence[EntryOutcome],
-           status: int = 200) -> None:
+           status: int = 200, refused: Sequence[dict[str, Any]] = ()) -> None:
     """The row of a call whose entries were written in transactions of their own."""
     with store.transaction() as unit:
-        write(unit, who, action, entries, status)
+        write(unit, who, action, entries, status, refused)
 
 
-def record_failure(store: Store, who: str, action: str, error: AdapterError) -> None:
+def record_failure(store: Store, who: str, action: str, error: AdapterError,
+                   refused: Sequence[dict[str, Any]] = ()) -> None:
     """The row of a refused call, in its own transaction after the rollback. A database that
     cannot take it does not hide the refusal itself (which the caller raises next)."""
     try:
         with store.transaction() as unit:
-            unit.record_audit(who, action, [], failure_text(error))
+            unit.record_audit(who, action, list(refused), failure_text(error))
     except AdapterError:
         pass
 
 
 def records(store: Store, limit: int = 100) -> list[dict[str, Any]]:
-    """The newest ``limit`` rows, newest first: sender, at, action, resources, outcome."""
+    """The newest ``limit`` rows, newest first: sender, at, action, resources (``Type/id``),
+    refused (what the refused entries of participants were about), outcome."""
     with store.read() as unit:
         rows = unit.audit_rows(limit=limit)
-    return [{"sender": r.who, "at": r.at, "action": r.action, "resources": r.resources,
+    return [{"sender": r.who, "at": r.at, "action": r.action,
+             "resources": [k for k in r.resources if isinstance(k, str)],
+             "refused": [k for k in r.resources if isinstance(k, dict)],
              "outcome": r.outcome} for r in rows]
 
 

@@ -27,7 +27,7 @@ from fhir_adapter.fhir import (
     rewrite_references,
 )
 from fhir_adapter.mapping import Mapper
-from fhir_adapter.pipeline import audit, parallel
+from fhir_adapter.pipeline import audit, parallel, refusals
 from fhir_adapter.pipeline.bulk import ingest_lines, keys_of
 from fhir_adapter.pipeline.handlers import Context, handle
 from fhir_adapter.pipeline.outcomes import BundleOutcome, EntryOutcome, LoadSummary
@@ -128,6 +128,7 @@ class Pipeline(ResultsAccess):
         or collection (each entry alone). Entries are answered in request order."""
         kind = bundle.get("type")
         action = str(kind or "bundle")
+        requests: list[Request] = []
         try:
             if kind not in ("transaction", *_PER_ENTRY):
                 raise UnusableInput(f"Bundle.type {kind!r} cannot be processed",
@@ -137,9 +138,15 @@ class Pipeline(ResultsAccess):
                 entries = self._transaction(requests, sender, source, action=action)
             else:
                 entries = self._each(requests, sender, source)
-                audit.record(self.store, sender, action, entries)
+                failed: dict[int, AdapterError | None] = {
+                    e.index: e.error for e in entries if e.error is not None}
+                audit.record(self.store, sender, action, entries,
+                             refused=self._refusals(requests, failed, sender))
         except AdapterError as exc:
-            audit.record_failure(self.store, sender, action, exc)
+            at: dict[int, AdapterError | None] = \
+                {} if exc.where.entry is None else {exc.where.entry: exc}
+            audit.record_failure(self.store, sender, action, exc,
+                                 refused=self._refusals(requests, at, sender))
             raise
         return BundleOutcome(action, entries, prefer)
 
@@ -154,7 +161,8 @@ class Pipeline(ResultsAccess):
         try:
             entry = self._transaction([request], sender, None, action=action)[0]
         except AdapterError as exc:
-            audit.record_failure(self.store, sender, action, exc)
+            audit.record_failure(self.store, sender, action, exc,
+                                 refused=self._refusals([request], {0: exc}, sender))
             raise
         if prefer != "representation":
             entry.resource = None
@@ -178,6 +186,19 @@ class Pipeline(ResultsAccess):
         return validation_outcome(
             self.validator, document, resource_type=resource_type, profile=profile,
             enrolled=enrolled if document["resourceType"] == "Bundle" else bool(enrolled))
+
+    def _refusals(self, requests: list[Request], failed: dict[int, AdapterError | None],
+                  sender: str) -> list[dict[str, Any]]:
+        """What the refused entries (by index) were about, for their audit row."""
+        if not failed or not requests:
+            return []
+        try:
+            with self.store.read() as unit:
+                found = [refusals.describe(unit, self.mapper, sender, r, requests, error)
+                         for r in requests if (error := failed.get(r.index)) is not None]
+        except AdapterError:  # the refusal is told all the same; its detail is lost
+            return []
+        return [f for f in found if f is not None]
 
     def audit_records(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest audit rows, newest first: sender, at, action, resources, outcome."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from typing import Any
 
 from fhir_adapter.paths import mappings_dir
+from fhir_adapter.pipeline.refusals import REFUSED
 from fhir_adapter.results import Pseudonymiser
 from fhir_adapter.results.vocab import decimal_text
 from fhir_adapter.workspace import AuditEntry, QueryRules, Snapshot, build_snapshot
+from fhir_adapter.workspace.snapshot import Refusal
 
 __all__ = ["AUDIT_ROWS", "Workspace", "workspace_of"]
 
@@ -54,10 +57,27 @@ class Workspace:
         with pipeline.store.read() as unit:
             records = unit.records()
             statuses = {p.subject: p.status for p in unit.participants()}
-            audit = [AuditEntry(r.at, r.who, r.action, tuple(r.resources), r.outcome)
-                     for r in unit.audit_rows(limit=AUDIT_ROWS)]
+            audit = [_entry(r) for r in unit.audit_rows(limit=AUDIT_ROWS)]
         return build_snapshot(records, statuses, pipeline.study, pipeline.mapper.catalogue,
                               audit=audit, pseudonym=pseudonyms.id, number=decimal_text)
+
+
+def _entry(row: Any) -> AuditEntry:
+    """An audit row: its ``Type/id`` keys apart from the descriptions of refused entries."""
+    keys = tuple(str(r) for r in row.resources if isinstance(r, str))
+    refusals = []
+    for item in row.resources:
+        found = item.get(REFUSED) if isinstance(item, dict) else None
+        if isinstance(found, dict) and found.get("subject"):
+            try:
+                at: datetime | None = datetime.fromisoformat(str(found.get("at")))
+            except ValueError:
+                at = None
+            if at is not None and at.tzinfo is None:
+                at = None
+            refusals.append(Refusal(str(found["subject"]), str(found.get("analyte") or ""), at,
+                                    str(found.get("reason") or ""), row.who, row.at))
+    return AuditEntry(row.at, row.who, row.action, keys, row.outcome, tuple(refusals))
 
 
 def workspace_of(pipeline: Any) -> Workspace:

@@ -57,7 +57,7 @@ class AuditRow:
     at: datetime
     who: str
     action: str
-    resources: list[str]
+    resources: list[Any]  # "Type/id" keys; a dict describes a refused entry
     outcome: str
 
 
@@ -220,7 +220,9 @@ class ResultRepository(UnitBase):
             values["next_attempt_at"] = to_utc(retry_at)
         self.conn.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(**values))
 
-    def record_audit(self, who: str, action: str, resources: Sequence[str], outcome: str) -> None:
+    def record_audit(self, who: str, action: str, resources: Sequence[str | dict[str, Any]],
+                     outcome: str) -> None:
+        """``resources``: ``Type/id`` keys, and a description of each refused entry."""
         self.conn.execute(insert(audit).values(
             at=to_utc(self.now()), who=who, action=action, resources=list(resources),
             outcome=outcome,

@@ -3,6 +3,7 @@
 States, most in need of action first (a cell of several analytes takes the first state any of
 them is in, except that present and missed together make ``partial``):
 
+- ``refused``: a value sent for this visit was refused (the reason from the audit);
 - ``out-of-window``: a value fell outside every window, nearest to this visit (day offset shown);
 - ``preliminary``: only a preliminary value (not counted until final);
 - ``withdrawn``: the value was withdrawn (entered-in-error, cancelled) and none replaced it, or
@@ -22,7 +23,7 @@ from decimal import Decimal
 
 from fhir_adapter.trial.model import Measurement
 from fhir_adapter.trial.visits import BASELINE
-from fhir_adapter.workspace.snapshot import ParticipantView, Snapshot
+from fhir_adapter.workspace.snapshot import ParticipantView, Refusal, Snapshot
 
 __all__ = [
     "DAY0",
@@ -42,6 +43,7 @@ __all__ = [
 DAY0 = "D0"
 #: state -> (symbol, label), in the order of the legend.
 STATES: dict[str, tuple[str, str]] = {
+    "refused": ("⊘", "refused by the adapter (the reason is in the cell)"),
     "present": ("✓", "value present"),
     "partial": ("◐", "some analytes present, others missed"),
     "missed": ("○", "missed: window passed without a value"),
@@ -51,7 +53,7 @@ STATES: dict[str, tuple[str, str]] = {
     "due": ("·", "window not passed yet"),
     "none": (" ", "nothing scheduled"),
 }
-_PRIORITY = ("out-of-window", "preliminary", "withdrawn")
+_PRIORITY = ("refused", "out-of-window", "preliminary", "withdrawn")
 _SECONDS_PER_DAY = Decimal(86400)
 
 
@@ -75,6 +77,7 @@ class Cell:
     state: str
     analytes: dict[str, str] = field(default_factory=dict)  # analyte -> its own state
     values: list[CellValue] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
 
     @property
     def symbol(self) -> str:
@@ -148,6 +151,22 @@ def scheduled(snapshot: Snapshot) -> dict[str, frozenset[str]]:
 
 
 Buckets = dict[tuple[str, str], list[CellValue]]
+Refused = dict[tuple[str, str], list[Refusal]]
+
+
+def refused_cells(snapshot: Snapshot, view: ParticipantView) -> Refused:
+    """(column, analyte) -> the refused values that would have fallen there."""
+    out: Refused = {}
+    assignment = view.assignment
+    if assignment is None:
+        return out
+    for refusal in snapshot.refusals(view.subject):
+        if refusal.at is None:
+            continue
+        offset = refusal.at - assignment.day0
+        column = _window_of(snapshot, offset) or nearest_visit(snapshot, offset)
+        out.setdefault((column, refusal.analyte), []).append(refusal)
+    return out
 
 
 def buckets(snapshot: Snapshot, view: ParticipantView) -> Buckets:
@@ -177,8 +196,8 @@ def buckets(snapshot: Snapshot, view: ParticipantView) -> Buckets:
 
 
 def cell(snapshot: Snapshot, view: ParticipantView, visit: str, analyte: str | None = None,
-         *, placed: Buckets | None = None,
-         plan: dict[str, frozenset[str]] | None = None) -> Cell:
+         *, placed: Buckets | None = None, plan: dict[str, frozenset[str]] | None = None,
+         refused: Refused | None = None) -> Cell:
     """The cell of one participant at one visit, for one analyte or all of them."""
     found = Cell(view.subject, visit, "none")
     assignment = view.assignment
@@ -189,11 +208,16 @@ def cell(snapshot: Snapshot, view: ParticipantView, visit: str, analyte: str | N
         return found
     placed = buckets(snapshot, view) if placed is None else placed
     plan = scheduled(snapshot) if plan is None else plan
+    refused = refused_cells(snapshot, view) if refused is None else refused
     wanted = [analyte] if analyte else list(snapshot.catalogue.analytes)
     due = plan.get(visit, frozenset())
     for name in wanted:
         values = placed.get((visit, name), [])
         state = _analyte_state(view, visit, name, values, name in due)
+        sent = refused.get((visit, name), [])
+        if sent and state != "present":
+            state = "refused"
+        found.refused += sent
         found.values += values
         if state != "none":
             found.analytes[name] = state
@@ -252,7 +276,7 @@ def grid(snapshot: Snapshot, analyte: str | None = None) -> list[GridRow]:
     shown = columns(snapshot)
     rows = []
     for view in snapshot.participants:
-        placed = buckets(snapshot, view)
-        rows.append(GridRow(view, {c: cell(snapshot, view, c, analyte, placed=placed, plan=plan)
-                                   for c in shown}))
+        placed, refused = buckets(snapshot, view), refused_cells(snapshot, view)
+        rows.append(GridRow(view, {c: cell(snapshot, view, c, analyte, placed=placed, plan=plan,
+                                           refused=refused) for c in shown}))
     return rows

@@ -184,11 +184,21 @@ def _visit_of(snapshot: Snapshot, view: ParticipantView, at: datetime) -> str:
     return BASELINE if snapshot.study.baseline_start <= offset < timedelta(0) else ""
 
 
+def _refused_visit(snapshot: Snapshot, subject: str, at: datetime | None) -> str:
+    view = snapshot.participant(subject)
+    return _visit_of(snapshot, view, at) if view is not None and at is not None else ""
+
+
 def _audit(snapshot: Snapshot) -> list[Query]:
     out = []
     not_enrolled: Counter[str] = Counter()
     for entry in snapshot.audit:
-        if entry.refused:
+        for r in entry.refusals:  # refused values of participants, each on its own
+            out.append(Query("refused", f"received {entry.at.isoformat(timespec='seconds')}: "
+                             f"{r.reason}", r.subject, r.analyte,
+                             _refused_visit(snapshot, r.subject, r.at), r.at or entry.at,
+                             entry.sender))
+        if entry.refused and not entry.refusals:
             out.append(Query("refused", f"{entry.action}: {entry.outcome}", at=entry.at,
                              source=entry.sender))
         for _, reasons in _NOT_KEPT.findall(entry.outcome):

@@ -19,7 +19,8 @@ from fhir_adapter.trial.endpoints.common import age_in_years
 from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantRecord
 from fhir_adapter.trial.visits import VisitAssignment, assign_visits, study_date
 
-__all__ = ["AuditEntry", "ParticipantView", "Snapshot", "build_snapshot", "plain_number"]
+__all__ = ["AuditEntry", "ParticipantView", "Refusal", "Snapshot", "build_snapshot",
+           "plain_number"]
 
 #: ResearchSubject statuses after which no more data is expected.
 STOPPED = frozenset({"withdrawn", "off-study"})
@@ -33,15 +34,29 @@ def plain_number(value: Decimal | None) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """A refused Observation of a participant: what it was about and why it was refused."""
+
+    subject: str
+    analyte: str
+    at: datetime | None  # the time of the measurement it carried
+    reason: str
+    sender: str
+    received: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     """One audit row: who sent what, when, and what came of it (``outcome`` starts with the
-    HTTP status). ``resources`` are ``Type/id`` keys of the adapter."""
+    HTTP status). ``resources`` are ``Type/id`` keys of the adapter; ``refusals`` describe the
+    refused entries about participants."""
 
     at: datetime
     sender: str
     action: str
     resources: tuple[str, ...]
     outcome: str
+    refusals: tuple[Refusal, ...] = ()
 
     @property
     def status(self) -> int:
@@ -89,9 +104,17 @@ class Snapshot:
     #: a number as the result Bundle and its CSV write it (their rounding)
     number: Callable[[Decimal | None], str] = plain_number
     _by_subject: dict[str, ParticipantView] = field(default_factory=dict, repr=False)
+    _refused: dict[str, list[Refusal]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._by_subject = {p.subject: p for p in self.participants}
+        for entry in self.audit:
+            for refusal in entry.refusals:
+                self._refused.setdefault(refusal.subject, []).append(refusal)
+
+    def refusals(self, subject: str) -> list[Refusal]:
+        """The refused values of a participant, newest first (as the audit lists them)."""
+        return self._refused.get(subject, [])
 
     def participant(self, subject: str) -> ParticipantView | None:
         return self._by_subject.get(subject)

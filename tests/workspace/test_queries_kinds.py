@@ -59,8 +59,8 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         observation("FSGS-04", "Q-3", "2160-0", 0.3, "mg/dL", "2024-02-19T08:00:00+03:30",
                     status="preliminary"),
         observation("FSGS-01", "Q-4", "1751-7", 12, "g/dL", "2023-06-02T08:00:00+03:30"),
-        # refused: a unit that cannot be converted
-        observation("FSGS-01", "Q-5", "2889-4", 5, "mmol/d", "2023-06-03T08:00:00+03:30"),
+        # refused: a unit that cannot be converted, for FSGS-04's missed M7
+        observation("FSGS-04", "Q-5", "2889-4", 5, "mmol/d", "2024-02-19T08:30:00+03:30"),
         # not enrolled: a patient the adapter does not know
         {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000099",
          "request": {"method": "POST", "url": "Patient"},
@@ -90,8 +90,10 @@ def test_every_kind_of_query(loaded: Pipeline) -> None:
     assert [(q.subject, q.analyte, q.visit) for q in by_kind["preliminary"]] == [
         ("FSGS-04", "creatinine", "M7")]
     assert [(q.subject, q.analyte) for q in by_kind["implausible"]] == [("FSGS-01", "albumin")]
-    refused = by_kind["refused"]
-    assert len(refused) == 1 and refused[0].source == "ehr-a" and "mmol/d" in refused[0].reason
+    [refused] = by_kind["refused"]
+    assert (refused.subject, refused.analyte, refused.visit, refused.source) == (
+        "FSGS-04", "urine-protein-24h", "M7", "ehr-a")
+    assert "422" in refused.reason and "mmol/d" in refused.reason
     assert [q.reason.split()[0] for q in by_kind["not-enrolled"]] == ["1"]
     assert by_kind["not-enrolled"][0].subject == ""  # no identity
     # safety signals come first
@@ -102,8 +104,13 @@ def test_every_kind_of_query(loaded: Pipeline) -> None:
         .cells["M7"].state == "preliminary"
     assert {r.view.subject: r for r in grid(snapshot, "urea")}["FSGS-04"] \
         .cells["M7"].state == "missed"
-    assert {r.view.subject: r for r in grid(snapshot)}["FSGS-04"].cells["M7"].state \
-        == "preliminary"
+    protein = {r.view.subject: r for r in grid(snapshot, "urine-protein-24h")}["FSGS-04"]
+    assert protein.cells["M7"].state == "refused"
+    assert "mmol/d" in protein.cells["M7"].refused[0].reason
+    # all analytes: the refusal first, then the preliminary value, over the missed ones
+    every = {r.view.subject: r for r in grid(snapshot)}["FSGS-04"].cells["M7"]
+    assert every.state == "refused"
+    assert every.analytes["creatinine"] == "preliminary" and every.analytes["urea"] == "missed"
 
 
 def test_a_token_scope_ui_is_read_only_for_fhir(tmp_path: Path) -> None:

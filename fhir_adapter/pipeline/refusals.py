@@ -1,0 +1,72 @@
+"""What a refused Observation was about (participant, analyte, time, reason), kept in its audit
+row so that the data manager's schedule shows the refusal where the value would have counted."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fhir_adapter.errors import AdapterError
+from fhir_adapter.mapping import Mapper
+from fhir_adapter.pipeline.requests import Request
+from fhir_adapter.store import Unit, identifier_key, identity_keys
+
+__all__ = ["REFUSED", "describe"]
+
+#: The key of a refusal's description among the audit row's resources.
+REFUSED = "refused"
+_URN = "urn:uuid:"
+
+
+def describe(unit: Unit, mapper: Mapper, sender: str, request: Request,
+             requests: Sequence[Request], error: AdapterError) -> dict[str, Any] | None:
+    """The refusal of an Observation of a known participant, or None (another resource, or a
+    patient the adapter cannot name: nothing about an unknown patient is kept)."""
+    resource = request.resource
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Observation":
+        return None
+    subject = _subject(unit, sender, resource, requests)
+    if subject is None:
+        return None
+    analyte = ""
+    for coding in (resource.get("code") or {}).get("coding") or []:
+        if isinstance(coding, dict):
+            found = mapper.catalogue.lookup(coding.get("system"), coding.get("code"))
+            if found is not None:
+                analyte = found[0].key
+                break
+    at = resource.get("effectiveDateTime") or (resource.get("effectivePeriod") or {}).get(
+        "start") or ""
+    return {REFUSED: {"subject": subject, "analyte": analyte, "at": str(at),
+                      "reason": f"{error.http_status} {error.message}"}}
+
+
+def _subject(unit: Unit, sender: str, resource: dict[str, Any],
+             requests: Sequence[Request]) -> str | None:
+    reference = str((resource.get("subject") or {}).get("reference") or "")
+    patient_id: str | None = None
+    identifiers: list[tuple[str, str]] = []
+    if reference.startswith(_URN):
+        patient = next((r.resource for r in requests if r.full_url == reference
+                        and isinstance(r.resource, dict)), None)
+        if patient is not None:
+            stored = unit.find(identity_keys(patient, sender=sender, full_url=reference))
+            patient_id = stored.id if stored else None
+            identifiers = [(str(i.get("system")), str(i.get("value")))
+                           for i in patient.get("identifier") or [] if isinstance(i, dict)]
+        else:
+            stored = unit.find([f"uuid|Patient|{reference[len(_URN):].lower()}"])
+            patient_id = stored.id if stored else None
+    elif reference.startswith("Patient?identifier="):
+        system, _, value = reference.removeprefix("Patient?identifier=").partition("|")
+        identifiers = [(system, value)]
+        stored = unit.find([identifier_key("Patient", system, value)])
+        patient_id = stored.id if stored else None
+    elif reference.startswith("Patient/"):
+        stored = unit.find([f"id|Patient|{sender}|{reference.removeprefix('Patient/')}"])
+        patient_id = stored.id if stored else None
+    if patient_id is not None:
+        found = unit.participant_for_patient(patient_id)
+        if found is not None:
+            return found.subject
+    return unit.enrolled_subject(identifiers) if identifiers else None
