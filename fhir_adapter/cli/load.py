@@ -60,7 +60,7 @@ def demo(
     pipeline = open_pipeline(Settings(database_url=f"sqlite:///{database.resolve()}"))
     summary = ingest_files(pipeline, sample_files(), "cli")
     print_summary(summary)
-    out.print(participants_table(pipeline, pipeline.records()))
+    out.print(participants_table(pipeline))
     for table in endpoint_tables(endpoints_of(pipeline)):
         out.print(table)
     target = Path(RESULTS_FILE).resolve()

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
 from rich.table import Table
 
 from fhir_adapter.pipeline import LoadSummary, Pipeline
-from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantRecord, VisitResult
-from fhir_adapter.trial.visits import BASELINE, assign_visits, study_date
+from fhir_adapter.pipeline.workspace_access import workspace_of
+from fhir_adapter.trial.model import ParticipantEndpoints, VisitResult
+from fhir_adapter.workspace.overview import overview
 
 __all__ = ["endpoint_tables", "participants_table", "summary_table"]
 
@@ -29,22 +29,24 @@ def summary_table(summary: LoadSummary) -> Table:
     return table
 
 
-def participants_table(pipeline: Pipeline, records: list[ParticipantRecord]) -> Table:
-    """One row per participant: subject, age at Day 0, Day 0, latest values, visits."""
-    catalogue = pipeline.mapper.catalogue
-    present = [a for a in catalogue.analytes
-               if any(m.analyte == a for r in records for m in r.measurements)]
+def participants_table(pipeline: Pipeline) -> Table:
+    """One row per participant: subject, status, sex, age at Day 0, Day 0, visits with a
+    value, the visits missed, values out of window (``participants`` has the latest values)."""
     table = Table(title="Participants", title_justify="left")
-    for name in ("subject", "age", "Day 0"):
-        table.add_column(name)
-    for key in present:
-        analyte = catalogue.analytes[key]
-        table.add_column(f"{key}\n{analyte.unit}", justify="right")
-    for name in ("visits", "missed", "out of window"):
-        table.add_column(name, justify="right")
-    for record in records:
-        table.add_row(*_row(pipeline, record, present))
+    for name in ("subject", "status", "sex", "age", "Day 0", "visits", "missed",
+                 "out of window"):
+        table.add_column(name, justify="right" if name in ("age", "visits", "out of window")
+                         else "left")
+    for r in overview(workspace_of(pipeline).snapshot()):
+        table.add_row(r["subject"], r["status"], r["sex"], _text(r["age_at_day0"]),
+                      r["day0"] or "no infusion", _text(r["visits_with_value"]),
+                      " ".join(r["missed_visits"]) or _text(r["visits_missed"]),
+                      _text(r["values_out_of_window"]))
     return table
+
+
+def _text(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 def endpoint_tables(endpoints: list[ParticipantEndpoints]) -> list[Table]:
@@ -91,36 +93,3 @@ def _number(value: Decimal | None) -> str:
     shown = value if value.as_tuple().exponent >= -3 else round(value, 3)  # type: ignore[operator]
     text = f"{shown.normalize():f}"
     return "0" if text in ("-0", "") else text
-
-
-def _row(pipeline: Pipeline, record: ParticipantRecord, analytes: list[str]) -> list[str]:
-    study = pipeline.study
-    day0 = record.day0
-    day0_date = study_date(day0.at, study) if day0 else None
-    birth = record.participant.birth_date
-    age = _age(birth, day0_date) if birth and day0_date else None
-    latest = [_latest(record, a) for a in analytes]
-    visits = missed = outside = "-"
-    if day0 is not None:
-        assignment = assign_visits(record.measurements, day0, study)
-        with_value = {v for a in assignment.placements for v in assignment.visits(a)}
-        missed_codes = {v for codes in assignment.missed.values() for v in codes} - with_value
-        out_count = sum(1 for ps in assignment.placements.values() for p in ps
-                        if p.window is None and p.offset.total_seconds() >= 0)
-        visits, missed, outside = str(len(with_value - {BASELINE})), str(len(missed_codes)), \
-            str(out_count)
-    return [record.participant.subject, "-" if age is None else str(age),
-            day0_date.isoformat() if day0_date else "no infusion", *latest, visits, missed,
-            outside]
-
-
-def _latest(record: ParticipantRecord, analyte: str) -> str:
-    values = [m for m in record.measurements if m.analyte == analyte and m.counts]
-    if not values:
-        return ""
-    m = max(values, key=lambda v: v.at)
-    return f"{m.comparator or ''}{_number(m.value)}"
-
-
-def _age(birth: date, on: date) -> int:
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
+from fhir_adapter.errors import AdapterError
 from fhir_adapter.paths import mappings_dir
 from fhir_adapter.pipeline.refusals import REFUSED
 from fhir_adapter.results import Pseudonymiser
@@ -17,6 +19,10 @@ __all__ = ["AUDIT_ROWS", "Workspace", "workspace_of"]
 
 #: The newest audit rows the workspace reads (the audit page and the refused queries).
 AUDIT_ROWS = 5000
+#: How often a warming thread looks whether the data changed, and how long after the last
+#: page it keeps doing so (nobody looking: no work).
+WARM_EVERY_SECONDS = 3.0
+WARM_WHILE_USED_SECONDS = 900.0
 
 
 class Workspace:
@@ -27,6 +33,8 @@ class Workspace:
         self._cached: tuple[tuple[Any, ...], Snapshot] | None = None
         self._lock = threading.Lock()
         self._rules: QueryRules | None = None
+        self._used = 0.0  # monotonic time of the last snapshot asked for
+        self._stop = threading.Event()
 
     @property
     def rules(self) -> QueryRules:
@@ -37,6 +45,11 @@ class Workspace:
         return self._rules
 
     def snapshot(self) -> Snapshot:
+        """The snapshot of the data as they are now (made again only when they changed)."""
+        self._used = time.monotonic()
+        return self._current()
+
+    def _current(self) -> Snapshot:
         store = self.pipeline.store
         with store.read() as unit:
             stamp = unit.data_stamp()
@@ -50,6 +63,26 @@ class Workspace:
             snapshot = self._build()
             self._cached = (stamp, snapshot)
             return snapshot
+
+    def start_warming(self) -> threading.Thread:
+        """A thread that makes the next snapshot as soon as the data change, while pages are
+        being looked at, so that the first page after a change need not wait for it."""
+        self._stop = threading.Event()
+        thread = threading.Thread(target=self._warm, args=(self._stop,),
+                                  name="workspace-warmer", daemon=True)
+        thread.start()
+        return thread
+
+    def stop_warming(self) -> None:
+        self._stop.set()
+
+    def _warm(self, stop: threading.Event) -> None:
+        while not stop.wait(WARM_EVERY_SECONDS):
+            if self._used and time.monotonic() - self._used < WARM_WHILE_USED_SECONDS:
+                try:
+                    self._current()
+                except AdapterError:  # a database that is away now: the next round
+                    continue
 
     def _build(self) -> Snapshot:
         pipeline = self.pipeline

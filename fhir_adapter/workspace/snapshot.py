@@ -8,10 +8,12 @@ read it and never the store. Source Observations are named only by their pseudon
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
+from typing import Any, TypeVar, cast
 
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.trial.endpoints import compute
@@ -22,6 +24,7 @@ from fhir_adapter.trial.visits import VisitAssignment, assign_visits, study_date
 __all__ = ["AuditEntry", "ParticipantView", "Refusal", "Snapshot", "build_snapshot",
            "plain_number"]
 
+T = TypeVar("T")
 #: ResearchSubject statuses after which no more data is expected.
 STOPPED = frozenset({"withdrawn", "off-study"})
 
@@ -69,14 +72,23 @@ class AuditEntry:
         return self.status >= 400 or " error" in self.outcome
 
 
-@dataclass(slots=True)
 class ParticipantView:
-    """One participant as every view sees it."""
+    """One participant as every view sees it; the endpoints are computed on first use (the
+    schedule and the queries need only the visit assignment)."""
 
-    record: ParticipantRecord
-    status: str
-    endpoints: ParticipantEndpoints
-    assignment: VisitAssignment | None  # None without Day 0
+    def __init__(self, record: ParticipantRecord, status: str, assignment: VisitAssignment | None,
+                 endpoints: Callable[[], ParticipantEndpoints]) -> None:
+        self.record = record
+        self.status = status
+        self.assignment = assignment  # None without Day 0
+        self._compute = endpoints
+        self._endpoints: ParticipantEndpoints | None = None
+
+    @property
+    def endpoints(self) -> ParticipantEndpoints:
+        if self._endpoints is None:
+            self._endpoints = self._compute()
+        return self._endpoints
 
     @property
     def subject(self) -> str:
@@ -105,12 +117,20 @@ class Snapshot:
     number: Callable[[Decimal | None], str] = plain_number
     _by_subject: dict[str, ParticipantView] = field(default_factory=dict, repr=False)
     _refused: dict[str, list[Refusal]] = field(default_factory=dict, repr=False)
+    _memo: dict[Hashable, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._by_subject = {p.subject: p for p in self.participants}
         for entry in self.audit:
             for refusal in entry.refusals:
                 self._refused.setdefault(refusal.subject, []).append(refusal)
+
+    def memo(self, key: Hashable, make: Callable[[], T]) -> T:
+        """What is derived from the whole snapshot (a grid, a page), made once: the snapshot
+        never changes, a new one replaces it when the data do."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return cast(T, self._memo[key])
 
     def refusals(self, subject: str) -> list[Refusal]:
         """The refused values of a participant, newest first (as the audit lists them)."""
@@ -148,5 +168,5 @@ def build_snapshot(
         infusion = record.day0
         assignment = assign_visits(record.measurements, infusion, study) if infusion else None
         views.append(ParticipantView(record, statuses.get(record.participant.subject, ""),
-                                     compute(record, study, catalogue), assignment))
+                                     assignment, partial(compute, record, study, catalogue)))
     return Snapshot(study, catalogue, views, list(audit), pseudonym, number)

@@ -55,14 +55,20 @@ def _refused(request: Request, refused: Refusal) -> HTMLResponse:
 @router.get("")
 @router.get("/")
 async def schedule(request: Request, analyte: Text = None) -> Response:
-    def build() -> dict[str, Any]:
+    """The page is the same for every viewer of a snapshot: made once per analyte."""
+
+    def build() -> str:
         snapshot = _snapshot(request)
         chosen = analyte if analyte in snapshot.catalogue.analytes else None
-        return {"rows": grid(snapshot, chosen), "columns": columns(snapshot), "states": STATES,
-                "analyte": chosen, "analytes": snapshot.catalogue.analytes,
-                "title": "Schedule of activities"}
+        return snapshot.memo(("schedule", chosen), lambda: render(
+            "schedule.html", path="/ui", rows=grid(snapshot, chosen), columns=columns(snapshot),
+            states=STATES, analyte=chosen, analytes=snapshot.catalogue.analytes,
+            title="Schedule of activities"))
 
-    return await _guarded(request, "schedule.html", build)
+    try:
+        return HTMLResponse(await in_thread(build))
+    except Refusal as refused:
+        return _refused(request, refused)
 
 
 @router.get("/participants/{subject}/visits/{visit}")
@@ -123,7 +129,8 @@ async def value(request: Request, subject: str, value_id: str) -> Response:
 async def queries_page(request: Request, kind: Text = None) -> Response:
     def build() -> dict[str, Any]:
         snapshot = _snapshot(request)
-        found = queries(snapshot, workspace_of(pipeline_of(request)).rules)
+        rules = workspace_of(pipeline_of(request)).rules
+        found = snapshot.memo("queries", lambda: queries(snapshot, rules))
         counts = Counter(q.kind for q in found)
         shown = [q for q in found if kind in (None, "", q.kind)]
         return {"queries": shown, "kinds": KINDS, "counts": counts, "kind": kind or "",
@@ -136,7 +143,8 @@ async def queries_page(request: Request, kind: Text = None) -> Response:
 async def summary(request: Request) -> Response:
     def build() -> dict[str, Any]:
         snapshot = _snapshot(request)
-        study = summarize([p.endpoints for p in snapshot.participants])
+        study = snapshot.memo("summary", lambda: summarize(
+            [p.endpoints for p in snapshot.participants]))
         bars = {code: bar_chart(code, sorted(values.items())) for code, values in
                 study.counts.items()}
         return {"summary": study, "bars": bars, "snapshot": snapshot,
