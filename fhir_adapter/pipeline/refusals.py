@@ -10,6 +10,7 @@ from fhir_adapter.errors import AdapterError
 from fhir_adapter.mapping import Mapper
 from fhir_adapter.pipeline.requests import Request
 from fhir_adapter.store import Unit, identifier_key, identity_keys
+from fhir_adapter.store.keys import sender_id_key, uuid_key
 
 __all__ = ["REFUSED", "describe"]
 
@@ -28,13 +29,8 @@ def describe(unit: Unit, mapper: Mapper, sender: str, request: Request,
     subject = _subject(unit, sender, resource, requests)
     if subject is None:
         return None
-    analyte = ""
-    for coding in (resource.get("code") or {}).get("coding") or []:
-        if isinstance(coding, dict):
-            found = mapper.catalogue.lookup(coding.get("system"), coding.get("code"))
-            if found is not None:
-                analyte = found[0].key
-                break
+    named = mapper.terminology.analytes(resource.get("code"))
+    analyte = named[0][0].key if len(named) == 1 else ""
     at = resource.get("effectiveDateTime") or (resource.get("effectivePeriod") or {}).get(
         "start") or ""
     return {REFUSED: {"subject": subject, "analyte": analyte, "at": str(at),
@@ -55,7 +51,8 @@ def _subject(unit: Unit, sender: str, resource: dict[str, Any],
             identifiers = [(str(i.get("system")), str(i.get("value")))
                            for i in patient.get("identifier") or [] if isinstance(i, dict)]
         else:
-            stored = unit.find([f"uuid|Patient|{reference[len(_URN):].lower()}"])
+            key = uuid_key("Patient", reference)
+            stored = unit.find([key]) if key else None
             patient_id = stored.id if stored else None
     elif reference.startswith("Patient?identifier="):
         system, _, value = reference.removeprefix("Patient?identifier=").partition("|")
@@ -63,7 +60,7 @@ def _subject(unit: Unit, sender: str, resource: dict[str, Any],
         stored = unit.find([identifier_key("Patient", system, value)])
         patient_id = stored.id if stored else None
     elif reference.startswith("Patient/"):
-        stored = unit.find([f"id|Patient|{sender}|{reference.removeprefix('Patient/')}"])
+        stored = unit.find([sender_id_key("Patient", sender, reference.removeprefix("Patient/"))])
         patient_id = stored.id if stored else None
     if patient_id is not None:
         found = unit.participant_for_patient(patient_id)

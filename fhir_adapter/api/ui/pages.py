@@ -144,7 +144,7 @@ async def summary(request: Request) -> Response:
     def build() -> dict[str, Any]:
         snapshot = _snapshot(request)
         study = snapshot.memo("summary", lambda: summarize(
-            [p.endpoints for p in snapshot.participants]))
+            [p.endpoints for p in snapshot.participants], snapshot.study.median_changes))
         bars = {code: bar_chart(code, sorted(values.items())) for code, values in
                 study.counts.items()}
         return {"summary": study, "bars": bars, "snapshot": snapshot,
