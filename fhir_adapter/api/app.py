@@ -67,19 +67,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         worker = start_push_worker(pipeline.outbox, pipeline.push_bundle, settings)
     app.state.push_worker = worker
-    warmer = None
-    if hasattr(pipeline, "store") and hasattr(pipeline, "results_flow"):
-        from fhir_adapter.pipeline.workspace_access import workspace_of
-
-        warmer = workspace_of(pipeline)
-        warmer.start_warming()  # the dashboard's snapshot follows the data
     try:
         yield
     finally:
         if worker is not None:
             worker.stop()
-        if warmer is not None:
-            warmer.stop_warming()
+        workspace = getattr(app.state, "workspace", None)  # the dashboard's, once used
+        if workspace is not None:
+            workspace.stop_warming()
 
 
 def _store_of(pipeline: Any, settings: Settings) -> Store:

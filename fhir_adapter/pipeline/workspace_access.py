@@ -35,6 +35,7 @@ class Workspace:
         self._rules: QueryRules | None = None
         self._used = 0.0  # monotonic time of the last snapshot asked for
         self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     @property
     def rules(self) -> QueryRules:
@@ -71,10 +72,16 @@ class Workspace:
         thread = threading.Thread(target=self._warm, args=(self._stop,),
                                   name="workspace-warmer", daemon=True)
         thread.start()
+        self._thread = thread
         return thread
+
+    @property
+    def warming(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def stop_warming(self) -> None:
         self._stop.set()
+        self._thread = None
 
     def _warm(self, stop: threading.Event) -> None:
         while not stop.wait(WARM_EVERY_SECONDS):

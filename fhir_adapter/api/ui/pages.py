@@ -30,7 +30,11 @@ Text = Annotated[str | None, Query()]
 
 def _snapshot(request: Request) -> Snapshot:
     viewer(request)
-    return workspace_of(pipeline_of(request)).snapshot()
+    workspace = workspace_of(pipeline_of(request))
+    if not workspace.warming:  # from the first page on, the snapshot follows the data
+        workspace.start_warming()
+        request.app.state.workspace = workspace
+    return workspace.snapshot()
 
 
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
