@@ -13,7 +13,7 @@ from fhir_adapter.pipeline.refusals import REFUSED
 from fhir_adapter.results import Pseudonymiser
 from fhir_adapter.results.vocab import decimal_text
 from fhir_adapter.workspace import AuditEntry, QueryRules, Snapshot, build_snapshot
-from fhir_adapter.workspace.snapshot import Refusal
+from fhir_adapter.workspace.snapshot import Refusal, without_identifiers
 
 __all__ = ["AUDIT_ROWS", "Workspace", "workspace_of"]
 
@@ -115,9 +115,11 @@ def _entry(row: Any) -> AuditEntry:
                 at = None
             if at is not None and at.tzinfo is None:
                 at = None
+            reason = without_identifiers(str(found.get("reason") or ""))
             refusals.append(Refusal(str(found["subject"]), str(found.get("analyte") or ""), at,
-                                    str(found.get("reason") or ""), row.who, row.at))
-    return AuditEntry(row.at, row.who, row.action, keys, row.outcome, tuple(refusals))
+                                    reason, row.who, row.at))
+    return AuditEntry(row.at, row.who, row.action, keys, without_identifiers(row.outcome),
+                      tuple(refusals))
 
 
 def workspace_of(pipeline: Any) -> Workspace:

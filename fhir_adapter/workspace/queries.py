@@ -41,6 +41,7 @@ KINDS: dict[str, str] = {
 LIVER = ("alt", "ast")
 _PRELIMINARY = frozenset({"preliminary", "registered"})
 _NOT_KEPT = re.compile(r"(\d+) not kept \(([^)]*)\)")
+_ERRORS = re.compile(r"(\d+) errors? \(")
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,9 @@ def _audit(snapshot: Snapshot) -> list[Query]:
                              f"{r.reason}", r.subject, r.analyte,
                              _refused_visit(snapshot, r.subject, r.at), r.at or entry.at,
                              entry.sender))
-        if entry.refused and not entry.refusals:
+        found = _ERRORS.search(entry.outcome)
+        errors = int(found.group(1)) if found else int(entry.status >= 400)
+        if errors > len(entry.refusals):  # refusals that name no participant: the call's row
             out.append(Query("refused", f"{entry.action}: {entry.outcome}", at=entry.at,
                              source=entry.sender))
         for _, reasons in _NOT_KEPT.findall(entry.outcome):

@@ -8,6 +8,7 @@ read it and never the store. Source Observations are named only by their pseudon
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -22,11 +23,20 @@ from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantRecord
 from fhir_adapter.trial.visits import VisitAssignment, assign_visits, study_date
 
 __all__ = ["AuditEntry", "ParticipantView", "Refusal", "Snapshot", "build_snapshot",
-           "plain_number"]
+           "plain_number", "without_identifiers"]
 
 T = TypeVar("T")
 #: ResearchSubject statuses after which no more data is expected.
 STOPPED = frozenset({"withdrawn", "off-study"})
+
+
+_IDENTIFIER_VALUE = re.compile(r"(identifier=[^|\s]*\|)[^\s,;:)'\"]+")
+
+
+def without_identifiers(text: str) -> str:
+    """A message of the adapter with the values of the identifiers it quotes (an MRN in a
+    conditional reference, an accession number) blanked: pages name no hospital identifier."""
+    return _IDENTIFIER_VALUE.sub(r"\1…", text)
 
 
 def plain_number(value: Decimal | None) -> str:

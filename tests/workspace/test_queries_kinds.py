@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from fhir_adapter.errors import AdapterError
 from fhir_adapter.pipeline import Pipeline
 from fhir_adapter.pipeline.workspace_access import workspace_of
 from fhir_adapter.settings import Settings
@@ -22,9 +23,12 @@ PARTICIPANTS = {p["subject"]: p for p in PLAN["participants"]}
 LAB = "https://hospital.example.org/fhir/sid/lab-accession"
 
 
+UNKNOWN_MRN = "70000007"
+
+
 def observation(subject: str, accession: str, code: str, value: float, unit: str, at: str,
                 status: str = "final") -> dict[str, Any]:
-    patient = PARTICIPANTS[subject]["mrn"]["value"]
+    patient = PARTICIPANTS[subject]["mrn"]["value"] if accession != "Q-7" else UNKNOWN_MRN
     return {
         "fullUrl": f"urn:uuid:00000000-0000-4000-8000-{abs(hash(accession)) % 10**12:012d}",
         "request": {"method": "PUT", "url": f"Observation?identifier={LAB}|{accession}"},
@@ -71,6 +75,10 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
                                        "entry": copy.deepcopy(entries)}, sender="ehr-a")
     states = [e.state for e in outcome.entries]
     assert states[:4] == ["created"] * 4 and states[4] == "error" and states[5] == "not-kept"
+    # refused on its own: a patient named by an MRN the adapter does not know
+    unknown = observation("FSGS-01", "Q-7", "2160-0", 0.5, "mg/dL", "2023-06-03T08:00:00+03:30")
+    with pytest.raises(AdapterError):
+        pipeline.process_resource(unknown["resource"], sender="ehr-b", method="POST")
     yield pipeline
     pipeline.store.close()
 
@@ -90,7 +98,12 @@ def test_every_kind_of_query(loaded: Pipeline) -> None:
     assert [(q.subject, q.analyte, q.visit) for q in by_kind["preliminary"]] == [
         ("FSGS-04", "creatinine", "M7")]
     assert [(q.subject, q.analyte) for q in by_kind["implausible"]] == [("FSGS-01", "albumin")]
-    [refused] = by_kind["refused"]
+    # a participant's value, and the row of the call for the unknown patient's
+    [refused] = [q for q in by_kind["refused"] if q.subject]
+    [unnamed] = [q for q in by_kind["refused"] if not q.subject]
+    assert unnamed.source == "ehr-b" and "matches no resource" in unnamed.reason
+    assert not any(UNKNOWN_MRN in q.reason for q in found)  # identifiers blanked
+    assert not any(UNKNOWN_MRN in e.outcome for e in workspace.snapshot().audit)
     assert (refused.subject, refused.analyte, refused.visit, refused.source) == (
         "FSGS-04", "urine-protein-24h", "M7", "ehr-a")
     assert "422" in refused.reason and "mmol/d" in refused.reason
