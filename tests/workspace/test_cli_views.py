@@ -98,3 +98,32 @@ def test_the_dataset_has_alt_at_every_visit_and_participant_rows(db: Path) -> No
     identifying = {s for p in PLAN["participants"] for s in p["identifying"]}
     text = run("dataset", db=db).stdout
     assert not any(s in text for s in identifying if len(s) > 4)
+
+
+def test_the_dashboard_command_serves_the_pages_on_loopback(db: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "FHIR_ADAPTER_DATABASE_URL": f"sqlite:///{db}",
+           "FHIR_ADAPTER_TOKENS_FILE": str(db.parent / "no-tokens.json")}
+    server = subprocess.Popen([str(EXE), "dashboard", "--port", str(port), "--no-open"],
+                              env=env, cwd=db.parent, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/ui", timeout=30)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.5)
+        assert answer.status_code == 200 and 'data-state="missed"' in answer.text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
