@@ -94,7 +94,7 @@ def test_results_of_a_bulk_load_are_those_a_fresh_computation_gives(
         pipeline.store.close()
 
 
-def test_a_load_that_stops_leaves_its_queue_to_the_next_opening(
+def test_a_load_that_stops_leaves_its_queue_to_the_next_load(
         exports: dict[str, BulkExport], store_url: str, small_chunks: None,
         monkeypatch: pytest.MonkeyPatch) -> None:
     pipeline = _open(store_url)
@@ -109,6 +109,9 @@ def test_a_load_that_stops_leaves_its_queue_to_the_next_opening(
 
     reopened = _open(store_url)
     try:
+        with reopened.store.read() as unit:  # opening is no write: the queue waits
+            assert unit.stale_subjects() == queued
+        reopened.ingest_paths([])  # the next load takes it up
         with reopened.store.read() as unit:
             assert unit.stale_subjects() == []
             assert {r.subject for r in unit.results()} == set(queued)

@@ -20,7 +20,7 @@ from pipeline_bundles import (
 
 from fhir_adapter.errors import InvalidResource, ProfileError
 from fhir_adapter.pipeline import Pipeline
-from fhir_adapter.pipeline import orchestrator as orchestrator_module
+from fhir_adapter.pipeline import writer as writer_module
 from fhir_adapter.settings import Settings
 
 SUBJECT_BY_MRN = f"Patient?identifier={MRN}|1001"
@@ -110,14 +110,14 @@ def test_a_patient_created_meanwhile_keeps_its_data(pipeline: Pipeline,
     pipeline.enroll(MRN, "1001", "S-09")
     first = pipeline.process_bundle(transaction(entry(patient(), PATIENT_URL)), sender="h1")
     winner = first.entries[0].id
-    real_plan = orchestrator_module.plan
+    real_plan = writer_module.plan
 
     def stale_plan(unit: Any, request: Any, *, sender: str, file: str | None) -> None:
         real_plan(unit, request, sender=sender, file=file)
         if request.resource_type == "Patient":  # as if read before the other writer committed
             request.existing, request.id = None, uuid.uuid4().hex
 
-    monkeypatch.setattr(orchestrator_module, "plan", stale_plan)
+    monkeypatch.setattr(writer_module, "plan", stale_plan)
     other = "urn:uuid:0a0e6a52-1f53-4c44-9d4a-0c1b3c2d4e01"
     bundle = transaction(entry(patient(), other), entry(creatinine("L1", 88.4, subject=other),
                                                          OBS_URL))

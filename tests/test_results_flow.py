@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
+from fhir_adapter.cli.tables import endpoint_tables
 from fhir_adapter.errors import NotFound, UnusableInput
 from fhir_adapter.pipeline import Pipeline
 from fhir_adapter.pipeline.results_flow import ResultsFlow
@@ -388,7 +390,10 @@ def test_results_csv_one_row_per_visit_result(pipeline: Pipeline) -> None:
     visit_level = [k for k in rows(pipeline) if k.count(".") == 3]
     with_endpoint = [r for r in table if r.get("endpoint")]
     assert len(with_endpoint) == len(visit_level)
-    text = "\n".join(pipeline.endpoint_table())
+    console = Console(record=True, width=200)
+    for table in endpoint_tables(pipeline.endpoints()):
+        console.print(table)
+    text = console.export_text()
     assert "P-1" in text and "serum-creatinine" in text and "-0.1" in text
 
 

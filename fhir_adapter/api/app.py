@@ -91,7 +91,9 @@ def create_app(settings: Settings, pipeline: PipelinePort | None = None) -> Fast
     if pipeline is None:
         from fhir_adapter.pipeline import Pipeline
 
-        pipeline = Pipeline.from_settings(settings)
+        built = Pipeline.from_settings(settings)
+        built.recompute_stale()  # a server starting is a writer: it takes up a stopped load's queue
+        pipeline = built
     app = FastAPI(
         title="fhir-adapter",
         version=__version__,

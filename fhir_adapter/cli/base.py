@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from fhir_adapter.errors import AdapterError, Where
 from fhir_adapter.pipeline import LoadSummary, Pipeline
-from fhir_adapter.pipeline.orchestrator import expand_paths
+from fhir_adapter.pipeline.entries import expand_paths
 from fhir_adapter.settings import Settings
 
 __all__ = ["Exit", "app", "err", "ingest_files", "main", "open_pipeline", "out"]

@@ -11,7 +11,7 @@ import typer
 
 from fhir_adapter.cli.base import Exit, app, err, open_pipeline, out
 from fhir_adapter.errors import UnusableInput
-from fhir_adapter.pipeline.orchestrator import expand_paths
+from fhir_adapter.pipeline.entries import expand_paths
 from fhir_adapter.pipeline.validating import offline_validator
 from fhir_adapter.settings import Settings
 from fhir_adapter.validation import to_operation_outcome
@@ -119,6 +119,7 @@ def push(
 
     settings = Settings()
     pipeline = open_pipeline(settings)
+    pipeline.recompute_stale()  # what a stopped load queued is sent with the rest
     report = send(pipeline.outbox, pipeline.push_bundle, to_url=to or settings.push_url,
                   token=settings.push_token, all=all_)
     for line in report.lines():

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from fhir_adapter.cli.base import app, out
-from fhir_adapter.errors import ConfigError
-from fhir_adapter.settings import Settings, is_loopback
+from fhir_adapter.settings import Settings
 from fhir_adapter.store.tokens import TokenFile, parse_duration
 
 __all__ = ["serve", "token_create", "token_list", "token_revoke"]
@@ -22,14 +21,9 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
 ) -> None:
     """The FHIR REST endpoint (refuses a non-loopback address without tokens)."""
-    settings = Settings()
-    if not is_loopback(host) and not TokenFile(settings.tokens_file).names():
-        raise ConfigError(f"refusing to listen on {host} without tokens: create one with "
-                          "`fhir-adapter token create` first")
-    import uvicorn
+    from fhir_adapter.api import serve as serve_api  # FastAPI is loaded for this command only
 
-    uvicorn.run("fhir_adapter.api:app_from_env", factory=True, host=host, port=port,
-                workers=workers)
+    serve_api(Settings(), host=host, port=port, workers=workers)
 
 
 token_app = typer.Typer(help="Bearer tokens of the REST endpoint (stored hashed).")

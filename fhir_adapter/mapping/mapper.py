@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -27,7 +26,6 @@ class Mapper:
 
     Driven by the analyte catalogue, the study definition and the site code maps, asked through
     :class:`Terminology` (as the validator asks them): no code or unit is written here.
-    ``handlers`` is the registry of what it maps, by resource type.
     """
 
     def __init__(
@@ -39,24 +37,6 @@ class Mapper:
         self.catalogue = catalogue
         self.study = study
         self.terminology = Terminology(catalogue, study, site_maps or SiteCodeMaps())
-        self.handlers: dict[str, Callable[..., object]] = {
-            "Observation": self.observation,
-            "Patient": lambda r, **_: self.patient(r),
-            "MedicationAdministration": lambda r, *, source, **_: self.administration(
-                r, source=source
-            ),
-            "Specimen": lambda r, **_: self.specimen_time(r),
-            "ResearchSubject": lambda r, **_: self.research_subject(r),
-        }
-
-    def map(
-        self, resource: dict[str, Any], *, source: str, specimen_time: date | None = None
-    ) -> object:
-        """Dispatch on ``resourceType`` through ``handlers``; None for a type not mapped."""
-        handler = self.handlers.get(str(resource.get("resourceType")))
-        if handler is None:
-            return None
-        return handler(resource, source=source, specimen_time=specimen_time)
 
     # -- Observation ---------------------------------------------------------------------------
 

@@ -2,55 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fhir_adapter.errors import (
-    AdapterError,
-    NotFhir,
-    ProfileError,
-    UnusableInput,
-    Where,
-)
-from fhir_adapter.fhir import (
-    BundleEntry,
-    ConditionalReference,
-    InputFile,
-    bundle_entries,
-    error_outcome,
-    loads,
-    ndjson_lines,
-    parse_resource,
-    read_path,
-    rewrite_references,
-)
+from fhir_adapter.errors import AdapterError, NotFhir, UnusableInput, Where
+from fhir_adapter.fhir import InputFile, bundle_entries, ndjson_lines, read_path
 from fhir_adapter.mapping import Mapper
 from fhir_adapter.pipeline import audit, parallel, refusals
-from fhir_adapter.pipeline.bulk import ingest_lines, keys_of
-from fhir_adapter.pipeline.handlers import Context, handle
+from fhir_adapter.pipeline.bulk import ingest_lines
+from fhir_adapter.pipeline.entries import (
+    bundle_requests,
+    checked_line_requests,
+    document_requests,
+    expand_inputs,
+    file_size,
+)
 from fhir_adapter.pipeline.outcomes import BundleOutcome, EntryOutcome, LoadSummary
 from fhir_adapter.pipeline.parallel import Prevalidator, worker_count
-from fhir_adapter.pipeline.requests import (
-    Request,
-    check_overlaps,
-    plan,
-    processing_order,
-    resolve_conditional,
-    stable_targets,
-    targets_of,
-)
+from fhir_adapter.pipeline.requests import Request
 from fhir_adapter.pipeline.results_access import ResultsAccess  # results side
 from fhir_adapter.pipeline.results_flow import configured_key  # results side
 from fhir_adapter.pipeline.validating import (
     check_document,
-    enrolled_patients,
     load_mapper,
     make_validator,
-    requests_of,
     validation_outcome,
 )
+from fhir_adapter.pipeline.writer import Writer
 from fhir_adapter.settings import Settings
 from fhir_adapter.store import Store, Unit
 from fhir_adapter.trial.definitions import StudyDefinition
@@ -61,8 +41,6 @@ __all__ = ["Pipeline"]
 
 Clock = Callable[[], datetime]
 Progress = Callable[[Path], None]
-#: (fullUrl -> Type/adapter id, fullUrl -> identity key) of the other entries of a batch.
-Shared = tuple[dict[str, str], dict[str, str]]
 _PER_ENTRY = frozenset({"batch", "collection"})
 
 
@@ -75,10 +53,16 @@ class Pipeline(ResultsAccess):
         self.mapper = mapper
         self.study = study
         self.validator = validator
-        self.touched: set[str] = set()
+        self.writer = Writer(store, mapper, validator, after_change=self._after_change,
+                             after_queue=self._after_queue)
         #: what the pipeline was built from (None when built by hand): bulk workers rebuild
         #: the same validator from it
         self.settings: Settings | None = None
+
+    @property
+    def touched(self) -> set[str]:
+        """Every participant a write of this pipeline changed."""
+        return self.writer.touched
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Pipeline:
@@ -87,7 +71,6 @@ class Pipeline(ResultsAccess):
         pipeline = cls(store, mapper, mapper.study, make_validator(mapper))
         pipeline.settings = settings
         pipeline.pseudonym_key = configured_key(settings)  # results side
-        pipeline.recompute_stale()  # what a load that stopped left queued
         return pipeline
 
     # -- ways in -------------------------------------------------------------------------------
@@ -133,11 +116,11 @@ class Pipeline(ResultsAccess):
             if kind not in ("transaction", *_PER_ENTRY):
                 raise UnusableInput(f"Bundle.type {kind!r} cannot be processed",
                                     where=Where(source, None, "Bundle.type"))
-            requests = list(_requests(bundle_entries(bundle, file=source)))
+            requests = list(bundle_requests(bundle_entries(bundle, file=source)))
             if kind == "transaction":
-                entries = self._transaction(requests, sender, source, action=action)
+                entries = self.writer.transaction(requests, sender, source, action=action)
             else:
-                entries = self._each(requests, sender, source)
+                entries = self.writer.each(requests, sender, source)
                 failed: dict[int, AdapterError | None] = {
                     e.index: e.error for e in entries if e.error is not None}
                 audit.record(self.store, sender, action, entries,
@@ -159,7 +142,7 @@ class Pipeline(ResultsAccess):
         request = Request(0, method.upper(), rtype, resource, url=url)
         action = "update" if request.method == "PUT" else "create"
         try:
-            entry = self._transaction([request], sender, None, action=action)[0]
+            entry = self.writer.transaction([request], sender, None, action=action)[0]
         except AdapterError as exc:
             audit.record_failure(self.store, sender, action, exc,
                                  refused=self._refusals([request], {0: exc}, sender))
@@ -172,6 +155,7 @@ class Pipeline(ResultsAccess):
         """Enroll the Patient with identifier ``system|value`` as ``subject`` (before it comes)."""
         with self.store.transaction() as unit:
             unit.enroll(system, value, subject, status="on-study")
+            self.results_flow.ensure_key(unit)  # a participant is published under it
 
     def records(self, subjects: Iterable[str] | None = None) -> list[ParticipantRecord]:
         with self.store.read() as unit:
@@ -182,7 +166,7 @@ class Pipeline(ResultsAccess):
         """``$validate``: the OperationOutcome of a resource or of a Bundle (entry by entry);
         nothing is stored. Raises UnusableInput only for what is not FHIR at all."""
         check_document(document, resource_type)
-        enrolled = self._enrolled(requests_of(document), None)
+        enrolled = self.writer.enrolled(document_requests(document), None)
         return validation_outcome(
             self.validator, document, resource_type=resource_type, profile=profile,
             enrolled=enrolled if document["resourceType"] == "Bundle" else bool(enrolled))
@@ -232,195 +216,24 @@ class Pipeline(ResultsAccess):
                       summary: LoadSummary) -> None:
         workers = worker_count(self.settings)
         if (workers and self.settings is not None and opened.format == "ndjson"
-                and _size(path) >= parallel.MIN_BYTES):
+                and file_size(path) >= parallel.MIN_BYTES):
             with Prevalidator(self.settings, workers) as pool:
                 lines = pool.lines(ndjson_lines(path))
-                ingest_lines(self, _checked_requests(lines, path, summary), sender=sender,
-                             file=str(path), summary=summary)
+                ingest_lines(self.writer, checked_line_requests(lines, path,
+                                                                summary.add_unreadable),
+                             sender=sender, file=str(path), summary=summary)
             return
-        ingest_lines(self, _requests(opened), sender=sender, file=str(path), summary=summary)
-
-    def _transaction(self, requests: list[Request], sender: str, file: str | None,
-                     shared: Shared = ({}, {}), *, action: str | None = None) -> list[EntryOutcome]:
-        """One database transaction; with ``action`` its audit row is written in it too."""
-        enrolled = self._enrolled(requests, sender)
-        for request in requests:
-            self._check(request, file, request.index in enrolled)
-        answers: dict[int, EntryOutcome] = {}
-        with self.store.transaction() as unit:
-            ctx = self._context(unit, sender, file, requests, shared)
-            for request in processing_order(requests):
-                answers[request.index] = self._handle(ctx, request)
-            subjects = set().union(*(a.subjects for a in answers.values()))
-            self._after_change(unit, subjects)
-            if action is not None:
-                audit.write(unit, sender, action, [answers[r.index] for r in requests],
-                            200 if action == "transaction" else answers[requests[0].index].status)
-        return [answers[r.index] for r in requests]
-
-    def _each(self, requests: list[Request], sender: str, file: str | None) -> list[EntryOutcome]:
-        """Each entry in its own transaction; fullUrls of the others still resolve."""
-        shared: Shared = ({}, {})
-        if len(requests) > 1:
-            with self.store.read() as unit:
-                for request in requests:
-                    if request.resource is not None:
-                        plan(unit, request, sender=sender, file=file)
-            shared = (targets_of(requests)[0], stable_targets(requests))
-        answers: dict[int, EntryOutcome] = {}
-        for request in processing_order(requests):
-            try:
-                answers[request.index] = self._transaction([request], sender, file, shared)[0]
-                shared[0].update(targets_of([request])[0])  # the id it got, if a race moved it
-            except AdapterError as exc:
-                exc.located(file=file, entry=request.index)
-                answers[request.index] = EntryOutcome(
-                    request.index, request.resource_type, "error", exc.http_status,
-                    error=exc, outcome=error_outcome(exc))
-        return [answers[r.index] for r in requests]
-
-    def _check(self, request: Request, file: str | None, enrolled: bool = False) -> None:
-        """Parse (base R4), then validate (profiles): an invalid resource is refused first,
-        before the enrollment gate; ``enrolled``: the Patient of a participant (trial-patient)."""
-        if request.method in ("DELETE", "GET", "HEAD", "PATCH"):
-            raise UnusableInput(f"{request.method} entries are not supported",
-                                where=request.where(file, "Bundle.entry.request.method"))
-        if request.resource is None:
-            raise UnusableInput("the entry has no resource", where=request.where(file))
-        self._validate(request, file, enrolled)
-
-    def _parse(self, request: Request, file: str | None) -> None:
-        """Base R4 structure (StructureError listing every problem)."""
-        assert request.resource is not None
-        try:
-            parse_resource(request.resource, base=request.resource_type or "Resource",
-                           where=request.where(file))
-        except AdapterError as exc:
-            raise exc.located(file=file, entry=request.index) from None
-
-    def _validate(self, request: Request, file: str | None, enrolled: bool = False) -> None:
-        """The one call site of the profile validator. Its first layer is the base R4 parse,
-        so a valid resource is parsed once; a refused one is parsed again on its own, so
-        that a structural problem is answered as such (StructureError), before the profiles."""
-        assert request.resource is not None
-        try:
-            issues = self.validator.validate(request.resource, enrolled=enrolled)
-        except Exception:
-            self._parse(request, file)
-            raise
-        errors = [i for i in issues if i.severity in ("error", "fatal")]
-        if errors:
-            self._parse(request, file)
-            first = errors[0]
-            raise ProfileError(first.diagnostics, issues=errors,
-                               where=request.where(file, first.expression))
-
-    def _enrolled(self, requests: list[Request], sender: str | None) -> set[int]:
-        """Indices of the Patient requests of an enrolled participant (read before writing)."""
-        if not any(r.resource_type == "Patient" for r in requests):
-            return set()
-        with self.store.read() as unit:
-            return enrolled_patients(unit, requests, self.mapper, sender)
-
-    def _context(self, unit: Unit, sender: str, file: str | None, requests: list[Request],
-                 shared: Shared) -> Context:
-        unit.prefetch(keys_of(requests, sender))  # one look-up for the whole Bundle
-        for request in requests:
-            plan(unit, request, sender=sender, file=file)
-        check_overlaps(requests, file)
-        targets, keys = targets_of(requests)
-        return Context(unit, sender, file, self.mapper, self.study, {**shared[0], **targets}, keys,
-                       {**shared[1], **stable_targets(requests)})
-
-    def _handle(self, ctx: Context, request: Request) -> EntryOutcome:
-        assert request.resource is not None
-        if request.matched is not None:  # ifNoneExist found it: nothing to do
-            m = request.matched
-            return EntryOutcome(request.index, request.resource_type, "unchanged", 200, id=m.id,
-                                version=m.version, last_modified=m.last_updated)
-        try:
-            resolved = rewrite_references(
-                request.resource, ctx.targets, base=request.resource_type,
-                where=request.where(ctx.file),
-                conditional=lambda q: _conditional(ctx, q))
-            return handle(ctx, request, resolved)
-        except AdapterError as exc:
-            raise exc.located(file=ctx.file, entry=request.index) from None
+        ingest_lines(self.writer, bundle_requests(opened), sender=sender, file=str(path),
+                     summary=summary)
 
     def _after_change(self, unit: Unit, subjects: set[str]) -> None:
         """Recompute the endpoints of these participants only (inside the same transaction)."""
-        self.touched |= subjects
         self.results_flow.recompute(unit, subjects)  # results side
 
-    def _defer(self, unit: Unit, subjects: set[str]) -> None:
+    def _after_queue(self, unit: Unit, subjects: set[str]) -> None:
         """Queue these participants' recomputation in the same transaction (bulk loads)."""
-        self.touched |= subjects
-        unit.mark_stale(sorted(subjects))
+        self.results_flow.queue(unit, subjects)  # results side
 
     def recompute_stale(self) -> None:
         """Recompute the participants a bulk load queued (each once)."""
         self.results_flow.recompute_stale()
-
-
-def _conditional(ctx: Context, query: ConditionalReference) -> str:
-    if query.resource_type == "ResearchStudy":
-        return query.text  # the study is named, not stored: the mapper checks it
-    return resolve_conditional(ctx.unit, query, ctx.bundle_keys)
-
-
-def expand_paths(paths: Iterable[Path | str]) -> Iterator[Path]:
-    """Files as given; directories walked, their files in sorted order."""
-    for path, _ in expand_inputs(paths):
-        yield path
-
-
-def expand_inputs(paths: Iterable[Path | str]) -> Iterator[tuple[Path, bool]]:
-    """Each file with whether it was found by walking a directory (True) or named (False)."""
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            for found in sorted(p for p in path.rglob("*") if p.is_file() and _is_input(p)):
-                yield found, True
-        elif path.exists():
-            yield path, False
-        else:
-            raise UnusableInput("no such file or directory", where=Where(str(path)))
-
-
-def _is_input(path: Path) -> bool:
-    name = path.name.lower()
-    return not name.startswith(".") and name.endswith((".json", ".ndjson", ".jsonl", ".gz"))
-
-
-def _checked_requests(lines: Iterable[tuple[int, bytes, bool]], path: Path,
-                      summary: LoadSummary) -> Iterator[Request]:
-    """NDJSON lines a worker has validated: read here (an unreadable one is reported and
-    left), marked ``validated`` when the worker found no error."""
-    for line_no, text, passed in lines:
-        try:
-            resource = loads(text, where=Where(str(path), line=line_no))
-        except UnusableInput as exc:
-            summary.add_unreadable(exc)
-            continue
-        request = Request(line_no, "POST", str(resource["resourceType"]), resource)
-        request.validated = passed
-        yield request
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _requests(entries: Iterable[BundleEntry]) -> Iterator[Request]:
-    for e in entries:
-        resource = e.resource
-        rtype = str(resource.get("resourceType", "")) if resource else ""
-        if not rtype and e.request_url:
-            rtype = e.request_url.split("?")[0].split("/")[0]
-        method = (e.request_method or "POST").upper()
-        yield Request(e.index, method, rtype, resource, e.full_url, e.request_url,
-                      e.if_none_exist)
-

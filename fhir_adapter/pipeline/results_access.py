@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from fhir_adapter.mapping import Mapper
-from fhir_adapter.pipeline.endpoint_table import endpoint_table
 from fhir_adapter.pipeline.result_search import read, search
 from fhir_adapter.pipeline.results_flow import RecomputeReport, ResultsFlow
 from fhir_adapter.results.study import study_id
@@ -74,10 +73,6 @@ class ResultsAccess:
 
     def results_csv(self) -> str:
         return self.results_flow.csv()
-
-    def endpoint_table(self) -> list[str]:
-        """The endpoint table per participant, as printable lines."""
-        return endpoint_table(self.endpoints())
 
     def recompute_all(self) -> RecomputeReport:
         """Recompute every participant (e.g. after the study definition changed)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 from fhir_adapter.errors import ConfigError
 from fhir_adapter.gcpause import gc_paused
 from fhir_adapter.results import (
+    PARTICIPANT_ENDPOINT,
     BundleForm,
     Pseudonymiser,
     ResultBuilder,
@@ -18,6 +20,7 @@ from fhir_adapter.results import (
     content_hash,
     result_id,
     summary_period,
+    with_derived_from,
 )
 from fhir_adapter.results.study import subject_ids
 from fhir_adapter.store import ResultRow, Store, Unit
@@ -34,7 +37,6 @@ Stamp = tuple[int, int]
 Period = tuple[datetime, datetime]
 #: Queued participants recomputed per transaction by ``recompute_stale``.
 STALE_BATCH = 200
-PARTICIPANT_ENDPOINT = "participant-endpoint"
 _MIN_KEY_BYTES = 16
 
 
@@ -120,14 +122,20 @@ class ResultsFlow:
             self._key = key
         return key
 
+    def ensure_key(self, unit: Unit) -> None:
+        """Make the key in this writing unit if it does not exist yet: every write that makes
+        a participant calls it, so that a read never has to."""
+        self._key_in(unit)
+
     def key(self) -> bytes:
-        """The key, outside any open unit of work."""
+        """The key, outside any open unit of work; a read makes nothing. Without a stored key
+        no participant was ever written, so no published id depends on it: a key of this
+        call alone serves (the study resources carry no pseudonym)."""
         if self._key is None:
             with self.store.read() as unit:
                 found = read_secret(unit, PSEUDONYM_KEY)
             if found is None:
-                with self.store.transaction() as unit:
-                    found, _ = secret(unit, PSEUDONYM_KEY)
+                return secrets.token_bytes(32)
             self._key = found
         return self._key
 
@@ -151,6 +159,12 @@ class ResultsFlow:
             _store_results(unit, subject, produced, stored, report)
         unit.clear_stale(wanted)
         return report
+
+    def queue(self, unit: Unit, subjects: set[str]) -> None:
+        """Queue these participants for ``recompute_stale`` (bulk loads), in ``unit``."""
+        if subjects:
+            self._key_in(unit)
+            unit.mark_stale(sorted(subjects))
 
     def recompute_stale(self, *, batch: int = STALE_BATCH) -> RecomputeReport:
         """Recompute every participant queued by ``Unit.mark_stale`` (bulk loads), each once,
@@ -360,13 +374,5 @@ def _with_dependencies(rows: list[ResultResource], keys: Sequence[str]) -> list[
     """The results named by ``keys`` (unknown keys skipped), plus the visit-level results a
     chosen participant-level one derives from."""
     by_key = {r.key: r for r in rows}
-    by_id = {str(r.resource.get("id")): r for r in rows}
-    chosen = {k: by_key[k] for k in dict.fromkeys(keys) if k in by_key}
-    for result in list(chosen.values()):
-        if result.kind != PARTICIPANT_ENDPOINT:
-            continue
-        for derived in result.resource.get("derivedFrom", []):
-            needed = by_id.get(str(derived.get("reference", "")).split("/")[-1])
-            if needed is not None:
-                chosen.setdefault(needed.key, needed)
-    return sorted(chosen.values(), key=lambda r: r.key)
+    chosen = [by_key[k] for k in dict.fromkeys(keys) if k in by_key]
+    return sorted(with_derived_from(chosen, rows), key=lambda r: r.key)

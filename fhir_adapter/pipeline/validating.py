@@ -22,7 +22,6 @@ __all__ = [
     "enrolled_patients",
     "check_document",
     "make_validator",
-    "requests_of",
     "validation_outcome",
 ]
 
@@ -132,21 +131,6 @@ def validation_outcome(validator: Validator, document: Any, *, resource_type: st
     check_document(document, resource_type)
     pairs = document_issues(validator, document, profile=profile, enrolled=enrolled)
     return to_operation_outcome([issue for _, issue in pairs])
-
-
-def requests_of(document: dict[str, Any]) -> list[Request]:
-    """The resources of a document to validate, as requests (a Bundle: one per entry)."""
-    if document.get("resourceType") != "Bundle":
-        return [Request(0, "POST", str(document.get("resourceType")), document)]
-    entries = document.get("entry")
-    found = []
-    for index, entry in enumerate(entries if isinstance(entries, list) else []):
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict):
-            full_url = entry.get("fullUrl")
-            found.append(Request(index, "POST", str(resource.get("resourceType")), resource,
-                                 full_url if isinstance(full_url, str) else None))
-    return found
 
 
 def check_document(document: Any, resource_type: str | None) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from .bundle import (
+    ENDPOINT_RESULT,
+    PARTICIPANT_ENDPOINT,
     RESULT_STATUSES,
     BundleForm,
     ResultBuilder,
     ResultResource,
     result_id,
     summary_period,
+    with_derived_from,
 )
 from .sources import pseudonymous_source
 from .table import COLUMNS, to_csv
@@ -17,6 +20,8 @@ from .vocab import BASE, SYSTEMS, Pseudonymiser, content_hash, identifier_id
 __all__ = [
     "BASE",
     "COLUMNS",
+    "ENDPOINT_RESULT",
+    "PARTICIPANT_ENDPOINT",
     "RESULT_STATUSES",
     "SYSTEMS",
     "BundleForm",
@@ -29,4 +34,5 @@ __all__ = [
     "result_id",
     "summary_period",
     "to_csv",
+    "with_derived_from",
 ]

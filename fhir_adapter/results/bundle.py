@@ -10,6 +10,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from fhir_adapter.errors import ReferenceError_, Where
+from fhir_adapter.fhir import rewrite_references
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.trial.model import (
     Participant,
@@ -32,8 +33,8 @@ from .table import to_csv
 from .vocab import BASE, Pseudonymiser, fhir_time, identifier_id
 
 __all__ = [
-    "RESULT_STATUSES", "BundleForm", "ResultBuilder", "ResultResource", "result_id",
-    "summary_period",
+    "ENDPOINT_RESULT", "PARTICIPANT_ENDPOINT", "RESULT_STATUSES", "BundleForm", "ResultBuilder",
+    "ResultResource", "result_id", "summary_period", "with_derived_from",
 ]
 
 BundleForm = Literal["collection", "transaction"]
@@ -241,7 +242,7 @@ class ResultBuilder:
         entries = []
         for resource in resources:
             local = _local(resource)
-            body = _rewrite(copy.deepcopy(resource), urns)
+            body = rewrite_references(resource, urns)  # a copy, references to entries
             identifiers = body.get("identifier") or []
             if identifiers:
                 body.pop("id")
@@ -280,17 +281,26 @@ def _select(results: list[ResultResource], since: datetime | None) -> list[Resul
     if since is None:
         return results
     chosen = [r for r in results if r.last_updated is None or r.last_updated > since]
+    return with_derived_from(chosen, results)
+
+
+def with_derived_from(chosen: list[ResultResource],
+                      pool: Iterable[ResultResource]) -> list[ResultResource]:
+    """``chosen``, then the visit-level results of ``pool`` that a chosen participant-level
+    result derives from and that are not chosen yet (a participant result never travels
+    without what it is derived from)."""
     wanted = {r.key for r in chosen}
-    by_id = {r.resource.get("id"): r for r in results if r.kind == ENDPOINT_RESULT}
-    for result in list(chosen):
+    by_id = {r.resource.get("id"): r for r in pool if r.kind == ENDPOINT_RESULT}
+    closed = list(chosen)
+    for result in chosen:
         if result.kind != PARTICIPANT_ENDPOINT:
             continue
         for derived in result.resource.get("derivedFrom", []):
-            needed = by_id.get(derived.get("reference", "").split("/")[-1])
+            needed = by_id.get(str(derived.get("reference", "")).split("/")[-1])
             if needed is not None and needed.key not in wanted:
                 wanted.add(needed.key)
-                chosen.append(needed)
-    return chosen
+                closed.append(needed)
+    return closed
 
 
 def _stated(result: ResultResource, now: datetime) -> dict[str, Any]:
@@ -299,18 +309,6 @@ def _stated(result: ResultResource, now: datetime) -> dict[str, Any]:
     meta = resource.setdefault("meta", {})
     meta["lastUpdated"] = fhir_time(result.last_updated or now)
     return resource
-
-
-def _rewrite(value: Any, urns: Mapping[str, str]) -> Any:
-    if isinstance(value, dict):
-        out = {k: _rewrite(v, urns) for k, v in value.items()}
-        ref = out.get("reference")
-        if isinstance(ref, str) and ref in urns:
-            out["reference"] = urns[ref]
-        return out
-    if isinstance(value, list):
-        return [_rewrite(v, urns) for v in value]
-    return value
 
 
 def _bundle(kind: str, entries: list[dict[str, Any]], now: datetime) -> dict[str, Any]:

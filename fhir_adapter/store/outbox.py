@@ -1,21 +1,43 @@
-"""The delivery outbox as the sender uses it: every method is one database transaction."""
+"""The delivery outbox, its one API: a row per result version to send, claimed and settled.
+
+A result change queues its row in the transaction that made it (``pending_row``); the sender
+uses ``OutboxStore``, every method of which is one database transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select, update
 
 from fhir_adapter.store.keys import from_db_time, to_utc
-from fhir_adapter.store.results import OutboxRow
 from fhir_adapter.store.schema import endpoint_result, outbox
 
 if TYPE_CHECKING:
     from fhir_adapter.store.database import Store
 
-__all__ = ["OutboxStore"]
+__all__ = ["OutboxRow", "OutboxStore", "pending_row"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    result_key: str
+    version: int
+    state: str  # pending | delivered | failed
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+def pending_row(result_key: str, version: int, now: datetime) -> dict[str, Any]:
+    """The values of a new ``pending`` row: deliver this version of the result (from now)."""
+    return {"result_key": result_key, "version": version, "state": "pending", "attempts": 0,
+            "next_attempt_at": now, "created_at": now}
 
 
 class OutboxStore:
@@ -69,11 +91,7 @@ class OutboxStore:
             ).all()
             if not rows:
                 return 0
-            unit.conn.execute(insert(outbox), [
-                {"result_key": r.key, "version": r.version, "state": "pending", "attempts": 0,
-                 "next_attempt_at": moment, "created_at": moment}
-                for r in rows
-            ])
+            unit.conn.execute(insert(outbox), [pending_row(r.key, r.version, moment) for r in rows])
             return len(rows)
 
     def outbox_rows(

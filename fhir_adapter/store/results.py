@@ -1,4 +1,4 @@
-"""Repository of published endpoint results, their delivery outbox and the audit trail."""
+"""Repository of published endpoint results (each change queued in the outbox) and the audit."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from fhir_adapter.store.base import UnitBase, in_batches
 from fhir_adapter.store.keys import from_db_time, to_utc
+from fhir_adapter.store.outbox import pending_row
 from fhir_adapter.store.schema import audit, endpoint_result, outbox, recompute_pending
 
-__all__ = ["AuditRow", "OutboxRow", "ResultRepository", "ResultRow"]
+__all__ = ["AuditRow", "ResultRepository", "ResultRow"]
 
 # Statements built once, with bound parameters (compiled once per engine).
 _RESULT_STATE = select(
@@ -22,8 +23,7 @@ _RESULT_STATE = select(
 ).where(endpoint_result.c.key == bindparam("b_key"))
 _INSERT_RESULT = insert(endpoint_result)
 _UPDATE_RESULT = update(endpoint_result).where(endpoint_result.c.key == bindparam("b_key"))
-_ENQUEUE = insert(outbox).returning(outbox.c.id)
-_ENQUEUE_MANY = insert(outbox)
+_ENQUEUE = insert(outbox)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,19 +36,6 @@ class ResultRow:
     resource: dict[str, Any]
     version: int
     last_updated: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    id: int
-    result_key: str
-    version: int
-    state: str  # pending | delivered | failed
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    created_at: datetime
-    delivered_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +73,7 @@ class ResultRepository(UnitBase):
         else:
             self.conn.execute(_UPDATE_RESULT, {"b_key": key, **values})
         if enqueue:
-            self.enqueue(key, version)
+            self.conn.execute(_ENQUEUE, [pending_row(key, version, now)])
         return ResultRow(key, kind, subject, status, content_hash, resource, version, now)
 
     def put_results(self, rows: Sequence[ResultRow], *, enqueue: bool = False) -> None:
@@ -106,9 +93,7 @@ class ResultRepository(UnitBase):
         if updated:
             self.conn.execute(_UPDATE_RESULT, updated)
         if enqueue and rows:
-            self.conn.execute(_ENQUEUE_MANY, [
-                {"result_key": r.key, "version": r.version, "state": "pending", "attempts": 0,
-                 "next_attempt_at": now, "created_at": now} for r in rows])
+            self.conn.execute(_ENQUEUE, [pending_row(r.key, r.version, now) for r in rows])
 
     def results(
         self, *, since: datetime | None = None, subject: str | None = None,
@@ -182,44 +167,6 @@ class ResultRepository(UnitBase):
             self.conn.execute(delete(recompute_pending).where(
                 recompute_pending.c.subject.in_(part)))
 
-    def enqueue(self, result_key: str, version: int) -> int:
-        now = to_utc(self.now())
-        inserted = self.conn.execute(_ENQUEUE, {
-            "result_key": result_key, "version": version, "state": "pending", "attempts": 0,
-            "next_attempt_at": now, "created_at": now})
-        return int(inserted.scalar_one())
-
-    def due(self, *, limit: int = 500) -> list[OutboxRow]:
-        """Pending deliveries whose time has come, oldest first."""
-        rows = self.conn.execute(
-            select(outbox)
-            .where(outbox.c.state == "pending", outbox.c.next_attempt_at <= to_utc(self.now()))
-            .order_by(outbox.c.id).limit(limit)
-        )
-        return [_outbox(r) for r in rows]
-
-    def outbox_rows(self, states: Sequence[str] = ("pending", "failed")) -> list[OutboxRow]:
-        rows = self.conn.execute(
-            select(outbox).where(outbox.c.state.in_(list(states))).order_by(outbox.c.id)
-        )
-        return [_outbox(r) for r in rows]
-
-    def mark_delivered(self, ids: Sequence[int]) -> None:
-        now = to_utc(self.now())
-        self.conn.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(
-            state="delivered", delivered_at=now, attempts=outbox.c.attempts + 1, last_error=None))
-
-    def mark_attempt_failed(
-        self, ids: Sequence[int], error: str, *, retry_at: datetime | None
-    ) -> None:
-        """A failed attempt: retried at ``retry_at``, or failed for good when it is None."""
-        values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "last_error": error}
-        if retry_at is None:
-            values["state"] = "failed"
-        else:
-            values["next_attempt_at"] = to_utc(retry_at)
-        self.conn.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(**values))
-
     def record_audit(self, who: str, action: str, resources: Sequence[str | dict[str, Any]],
                      outcome: str) -> None:
         """``resources``: ``Type/id`` keys, and a description of each refused entry."""
@@ -237,11 +184,3 @@ class ResultRepository(UnitBase):
 def _result(row: Any) -> ResultRow:
     return ResultRow(row.key, row.kind, row.subject, row.status, row.content_hash, row.resource,
                      row.version, from_db_time(row.last_updated))
-
-
-def _outbox(row: Any) -> OutboxRow:
-    return OutboxRow(
-        row.id, row.result_key, row.version, row.state, row.attempts,
-        from_db_time(row.next_attempt_at), row.last_error, from_db_time(row.created_at),
-        None if row.delivered_at is None else from_db_time(row.delivered_at),
-    )

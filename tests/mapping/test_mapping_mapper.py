@@ -11,6 +11,8 @@ import pytest
 from fhir_adapter.errors import InvalidResource, UnitError
 from fhir_adapter.mapping import Mapper, Unmapped
 from fhir_adapter.paths import mappings_dir
+from fhir_adapter.pipeline.handlers import HANDLERS
+from fhir_adapter.pipeline.handlers.enrollment import research_subject
 from fhir_adapter.terminology import SiteCodeMaps
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.trial.model import Measurement
@@ -283,10 +285,11 @@ def test_research_subject_without_identifier_and_registry() -> None:
         "study": {"reference": "ResearchStudy/NCT02382874"},
         "individual": {"reference": "Patient/p1"},
     }
-    facts = MAPPER.map(resource, source="ResearchSubject/r1")
-    assert facts == MAPPER.research_subject(resource)
+    facts = MAPPER.research_subject(resource)
     assert facts.subject_code is None and facts.status == "withdrawn"
-    assert MAPPER.map({"resourceType": "Encounter"}, source="x") is None
+    # the one registry by resource type is the pipeline's: a type it lacks is not kept
+    assert HANDLERS["ResearchSubject"] is research_subject
+    assert "Encounter" not in HANDLERS
     assert MAPPER.is_this_study(
         {
             "resourceType": "ResearchStudy",

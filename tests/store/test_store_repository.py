@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from fhir_adapter.store import Store, content_hash, identity_keys
+from fhir_adapter.store.outbox import OutboxStore
 from fhir_adapter.store.schema import metadata
 from fhir_adapter.trial.model import Measurement
 
@@ -131,13 +132,14 @@ def test_results_outbox_and_audit(store_url: str) -> None:
         assert first is not None and first.version == 1
         assert same is None
         assert second is not None and second.version == 2
-        with store.transaction() as unit:
-            due = unit.due()
-            assert [(r.version, r.state) for r in due] == [(1, "pending"), (2, "pending")]
-            unit.mark_delivered([due[0].id])
-            unit.mark_attempt_failed([due[1].id], "422", retry_at=None)
+        box = OutboxStore(store)
+        now = store.clock()
+        due = box.claim_outbox(now=now, lease_until=now + timedelta(minutes=5), limit=500)
+        assert [(r.version, r.state) for r in due] == [(1, "pending"), (2, "pending")]
+        box.outbox_delivered([due[0].id], at=now)
+        box.outbox_failed([due[1].id], error="422")
+        states = [(r.state, r.attempts) for r in box.outbox_rows(states=("delivered", "failed"))]
         with store.read() as unit:
-            states = [(r.state, r.attempts) for r in unit.outbox_rows(("delivered", "failed"))]
             audit = unit.audit_rows()
         assert states == [("delivered", 1), ("failed", 1)]
         assert [(a.who, a.resources, a.outcome) for a in audit] == [

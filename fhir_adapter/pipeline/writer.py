@@ -1,0 +1,231 @@
+"""One batch of requests written: check, identify, handle, after-change.
+
+Every way in ends here: a transaction Bundle is one batch in one transaction; a batch or
+collection Bundle is a batch per entry; a chunk of NDJSON lines is one transaction with a
+savepoint per line. The steps are the same for each:
+
+1. check     parse (base R4) and validate (the profile that applies), before the gate
+2. identify  identity keys, the stored resource each names, the ids they get, overlaps
+3. handle    references rewritten to adapter ids, then the handler of the resource type
+4. after     the participants the batch changed: recomputed in the same transaction, or
+             queued for the end of a bulk load
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from fhir_adapter.errors import AdapterError, ProfileError, UnusableInput
+from fhir_adapter.fhir import (
+    ConditionalReference,
+    error_outcome,
+    parse_resource,
+    rewrite_references,
+)
+from fhir_adapter.mapping import Mapper
+from fhir_adapter.pipeline import audit
+from fhir_adapter.pipeline.handlers import Context, handle
+from fhir_adapter.pipeline.outcomes import EntryOutcome
+from fhir_adapter.pipeline.requests import (
+    Request,
+    check_overlaps,
+    plan,
+    processing_order,
+    resolve_conditional,
+    stable_targets,
+    targets_of,
+)
+from fhir_adapter.pipeline.validating import enrolled_patients
+from fhir_adapter.store import Store, Unit, identity_keys
+from fhir_adapter.validation import Validator
+
+__all__ = ["AfterChange", "Shared", "Writer", "keys_of"]
+
+#: What follows a change, inside its transaction: the participants it touched, recomputed
+#: (``after_change``) or queued for the end of a bulk load (``after_queue``).
+AfterChange = Callable[[Unit, set[str]], None]
+#: (fullUrl -> Type/adapter id, fullUrl -> identity key) of the other entries of a batch.
+Shared = tuple[dict[str, str], dict[str, str]]
+#: Methods the adapter does not take in a Bundle entry.
+_REFUSED_METHODS = frozenset({"DELETE", "GET", "HEAD", "PATCH"})
+
+
+class Writer:
+    """Writes batches of requests into the store; ``after_change`` recomputes what they touched."""
+
+    def __init__(self, store: Store, mapper: Mapper, validator: Validator, *,
+                 after_change: AfterChange, after_queue: AfterChange) -> None:
+        self.store = store
+        self.mapper = mapper
+        self.validator = validator
+        self.after_change = after_change
+        self.after_queue = after_queue
+        #: every participant a write of this writer changed (recomputed or queued)
+        self.touched: set[str] = set()
+
+    # -- whole batches -----------------------------------------------------------------------
+    def transaction(self, requests: list[Request], sender: str, file: str | None,
+                    shared: Shared | None = None, *,
+                    action: str | None = None) -> list[EntryOutcome]:
+        """All or nothing, in one database transaction (the first failing entry's error is
+        raised); with ``action`` its audit row is written in it too."""
+        enrolled = self.enrolled(requests, sender)
+        for request in requests:
+            self.check(request, file, request.index in enrolled)
+        answers: dict[int, EntryOutcome] = {}
+        with self.store.transaction() as unit:
+            ctx = self.identify(unit, requests, sender, file, shared)
+            for request in processing_order(requests):
+                answers[request.index] = self.handle(ctx, request)
+            subjects = set().union(*(a.subjects for a in answers.values()))
+            self.touched |= subjects
+            self.after_change(unit, subjects)
+            if action is not None:
+                audit.write(unit, sender, action, [answers[r.index] for r in requests],
+                            200 if action == "transaction" else answers[requests[0].index].status)
+        return [answers[r.index] for r in requests]
+
+    def each(self, requests: list[Request], sender: str, file: str | None) -> list[EntryOutcome]:
+        """Each entry in its own transaction (a batch Bundle); fullUrls of the others still
+        resolve. A refused entry is answered with its error; the others are kept."""
+        shared: Shared = ({}, {})
+        if len(requests) > 1:
+            with self.store.read() as unit:
+                for request in requests:
+                    if request.resource is not None:
+                        plan(unit, request, sender=sender, file=file)
+            shared = (targets_of(requests)[0], stable_targets(requests))
+        answers: dict[int, EntryOutcome] = {}
+        for request in processing_order(requests):
+            try:
+                answers[request.index] = self.transaction([request], sender, file, shared)[0]
+                shared[0].update(targets_of([request])[0])  # the id it got, if a race moved it
+            except AdapterError as exc:
+                exc.located(file=file, entry=request.index)
+                answers[request.index] = _refused(request, exc)
+        return [answers[r.index] for r in requests]
+
+    def lines(self, unit: Unit, requests: list[Request], sender: str,
+              file: str) -> list[EntryOutcome]:
+        """NDJSON lines in ``unit``, each refused or kept alone (a savepoint per line); the
+        participants they touched are queued for recomputation in the same transaction."""
+        unit.prefetch(keys_of(requests, sender))
+        done: list[EntryOutcome] = []
+        for request in requests:
+            entry = self._line(unit, request, sender, file)
+            entry.resource = None  # answered: only its counts and key are kept
+            done.append(entry)
+        subjects = set().union(*(entry.subjects for entry in done))
+        self.touched |= subjects
+        self.after_queue(unit, subjects)
+        return done
+
+    def _line(self, unit: Unit, request: Request, sender: str, file: str) -> EntryOutcome:
+        try:
+            if not request.validated:
+                enrolled = request.resource_type == "Patient" and bool(
+                    enrolled_patients(unit, [request], self.mapper, sender))
+                self.check(request, file, enrolled)
+            with unit.savepoint():  # what a refused line wrote goes, the others' stays
+                return self.handle(self.identify(unit, [request], sender, file), request)
+        except AdapterError as exc:
+            # an NDJSON line by its number (from 1); a lone resource (index 0) by its file alone
+            exc.where = replace(exc.where, file=file, line=request.index or None, entry=None)
+            return _refused(request, exc)
+
+    # -- the steps -----------------------------------------------------------------------------
+    def enrolled(self, requests: list[Request], sender: str | None) -> set[int]:
+        """Indices of the Patient requests of an enrolled participant (read before writing)."""
+        if not any(r.resource_type == "Patient" for r in requests):
+            return set()
+        with self.store.read() as unit:
+            return enrolled_patients(unit, requests, self.mapper, sender)
+
+    def check(self, request: Request, file: str | None, enrolled: bool = False) -> None:
+        """Parse (base R4), then validate (profiles): an invalid resource is refused first,
+        before the enrollment gate; ``enrolled``: the Patient of a participant (trial-patient).
+
+        The validator's first layer is the base R4 parse, so a valid resource is parsed once;
+        a refused one is parsed again on its own, so that a structural problem is answered as
+        such (StructureError), before the profiles."""
+        if request.method in _REFUSED_METHODS:
+            raise UnusableInput(f"{request.method} entries are not supported",
+                                where=request.where(file, "Bundle.entry.request.method"))
+        if request.resource is None:
+            raise UnusableInput("the entry has no resource", where=request.where(file))
+        try:
+            issues = self.validator.validate(request.resource, enrolled=enrolled)
+        except Exception:
+            self._parse(request, file)
+            raise
+        errors = [i for i in issues if i.severity in ("error", "fatal")]
+        if errors:
+            self._parse(request, file)
+            first = errors[0]
+            raise ProfileError(first.diagnostics, issues=errors,
+                               where=request.where(file, first.expression))
+
+    def _parse(self, request: Request, file: str | None) -> None:
+        """Base R4 structure (StructureError listing every problem)."""
+        assert request.resource is not None
+        try:
+            parse_resource(request.resource, base=request.resource_type or "Resource",
+                           where=request.where(file))
+        except AdapterError as exc:
+            raise exc.located(file=file, entry=request.index) from None
+
+    def identify(self, unit: Unit, requests: list[Request], sender: str, file: str | None,
+                 shared: Shared | None = None) -> Context:
+        """Keys, stored resources and ids of the batch (one look-up for all of it), checked
+        for overlaps; the Context its handlers share."""
+        others = shared or ({}, {})
+        unit.prefetch(keys_of(requests, sender))
+        for request in requests:
+            plan(unit, request, sender=sender, file=file)
+        check_overlaps(requests, file)
+        targets, keys = targets_of(requests)
+        return Context(unit, sender, file, self.mapper, self.mapper.study,
+                       {**others[0], **targets}, keys,
+                       {**others[1], **stable_targets(requests)})
+
+    def handle(self, ctx: Context, request: Request) -> EntryOutcome:
+        """References rewritten to adapter ids (conditional ones resolved), then the handler."""
+        assert request.resource is not None
+        if request.matched is not None:  # ifNoneExist found it: nothing to do
+            m = request.matched
+            return EntryOutcome(request.index, request.resource_type, "unchanged", 200, id=m.id,
+                                version=m.version, last_modified=m.last_updated)
+        try:
+            resolved = rewrite_references(
+                request.resource, ctx.targets, base=request.resource_type,
+                where=request.where(ctx.file),
+                conditional=lambda q: _conditional(ctx, q))
+            return handle(ctx, request, resolved)
+        except AdapterError as exc:
+            raise exc.located(file=ctx.file, entry=request.index) from None
+
+
+def _conditional(ctx: Context, query: ConditionalReference) -> str:
+    if query.resource_type == "ResearchStudy":
+        return query.text  # the study is named, not stored: the mapper checks it
+    return resolve_conditional(ctx.unit, query, ctx.bundle_keys)
+
+
+def _refused(request: Request, exc: AdapterError) -> EntryOutcome:
+    return EntryOutcome(request.index, request.resource_type, "error", exc.http_status,
+                        error=exc, outcome=error_outcome(exc))
+
+
+def keys_of(requests: Iterable[Request], sender: str) -> list[str]:
+    """The identity keys of these requests' resources (what is not a resource is skipped:
+    it is refused later, with its reason)."""
+    keys: list[str] = []
+    for request in requests:
+        if isinstance(request.resource, dict):
+            try:
+                keys += identity_keys(request.resource, sender=sender,
+                                      full_url=request.full_url)
+            except (AttributeError, TypeError, ValueError):
+                continue
+    return keys
