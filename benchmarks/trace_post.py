@@ -38,10 +38,23 @@ class Trace:
     def modules(self) -> list[str]:
         return sorted(self.calls)
 
+    def count(self, module: str, name: str) -> int:
+        """How many times ``module.name`` was called."""
+        return self.calls.get(module, Counter())[name]
+
     @property
     def functions(self) -> int:
         """Named functions and methods (comprehensions and lambdas left out)."""
         return sum(1 for names in self.calls.values() for name in names if "<" not in name)
+
+
+#: Work the flow should do once per resource: how often it is done shows in the figures.
+REPEATED = (
+    ("fhir_adapter.store.keys", "identity_keys"),
+    ("fhir_adapter.fhir.references", "rewrite_references"),
+    ("fhir_adapter.trial.definitions", "AnalyteCatalogue.lookup"),
+    ("fhir_adapter.fhir.parse", "parse_resource"),
+)
 
 
 def observation() -> dict[str, Any]:
@@ -131,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
         trace = trace_post(Path(folder))
     print(f"POST /fhir/Observation: HTTP {trace.status}, {len(trace.modules)} modules, "
           f"{trace.functions} functions of fhir_adapter")
+    for module, name in REPEATED:
+        print(f"  calls of {module}.{name}: {trace.count(module, name)}")
     if args.list:
         for module in trace.modules:
             names = trace.calls[module]

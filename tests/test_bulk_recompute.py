@@ -86,7 +86,7 @@ def test_results_of_a_bulk_load_are_those_a_fresh_computation_gives(
         stored = _results(pipeline)
         with pipeline.store.transaction() as unit:
             subjects = [p.subject for p in unit.participants()]
-            again = pipeline.results_flow.recompute(unit, subjects)
+            again = pipeline.publication.recomputer.recompute(unit, subjects)
         assert len(subjects) == exports["time"].participants
         assert (again.created, again.amended, again.withdrawn) == ([], [], [])
         assert again.unchanged == len(stored)
@@ -127,7 +127,7 @@ def test_a_transaction_leaves_its_participants_off_the_queue(store_url: str) -> 
             unit.mark_stale(["S-02"])  # queued twice: once on the queue
         with pipeline.store.transaction() as unit:
             assert unit.stale_subjects() == ["S-01", "S-02"]
-            pipeline.results_flow.recompute(unit, ["S-01"])
+            pipeline.publication.recomputer.recompute(unit, ["S-01"])
         with pipeline.store.read() as unit:
             assert unit.stale_subjects() == ["S-02"]
     finally:
@@ -150,7 +150,7 @@ def test_two_processes_recomputing_the_queue_at_once_share_it(
 
     def drain(p: Pipeline) -> None:
         try:
-            p.results_flow.recompute_stale(batch=1)
+            p.publication.recomputer.recompute_stale(batch=1)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from fhir_adapter.cli.tables import endpoint_tables
 from fhir_adapter.errors import NotFound, UnusableInput
 from fhir_adapter.pipeline import Pipeline
-from fhir_adapter.pipeline.results_flow import ResultsFlow
+from fhir_adapter.publication.recompute import Recomputer
 from fhir_adapter.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -233,8 +233,8 @@ def test_a_changed_source_with_the_same_values_rewrites_no_result(pipeline: Pipe
 def _counted_computations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The subjects whose endpoints are computed from now on, in order."""
     computed: list[str] = []
-    original = ResultsFlow.endpoints_of
-    monkeypatch.setattr(ResultsFlow, "endpoints_of",
+    original = Recomputer.endpoints_of
+    monkeypatch.setattr(Recomputer, "endpoints_of",
                         lambda self, record: computed.append(record.participant.subject)
                         or original(self, record))
     return computed
@@ -375,8 +375,9 @@ def test_the_pseudonym_key_is_kept_across_runs(store_url: str, clock: Clock) -> 
     second = Pipeline.from_settings(Settings(database_url=store_url), clock=clock)
     assert {e["resource"]["id"] for e in second.result_bundle()["entry"]} == ids
     second.store.close()
-    third = Pipeline.from_settings(Settings(database_url=store_url), clock=clock)
-    third.pseudonym_key = b"another key of at least 16 bytes"  # FHIR_ADAPTER_PSEUDONYM_KEY
+    third = Pipeline.from_settings(Settings(database_url=store_url,
+                                            pseudonym_key="another key of at least 16 bytes"),
+                                   clock=clock)
     report = third.recompute_all()  # a new key: every result derived from a source changes
     assert report.amended and not report.created and not report.withdrawn
     other = {e["resource"]["id"] for e in third.result_bundle()["entry"]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,6 @@ from fhir_adapter.pipeline.entries import (
 from fhir_adapter.pipeline.outcomes import BundleOutcome, EntryOutcome, LoadSummary
 from fhir_adapter.pipeline.parallel import Prevalidator, worker_count
 from fhir_adapter.pipeline.requests import Request
-from fhir_adapter.pipeline.results_access import ResultsAccess  # results side
-from fhir_adapter.pipeline.results_flow import configured_key  # results side
 from fhir_adapter.pipeline.validating import (
     check_document,
     load_mapper,
@@ -31,10 +29,12 @@ from fhir_adapter.pipeline.validating import (
     validation_outcome,
 )
 from fhir_adapter.pipeline.writer import Writer
+from fhir_adapter.publication import Publication, RecomputeReport, configured_key
 from fhir_adapter.settings import Settings
-from fhir_adapter.store import Store, Unit
+from fhir_adapter.store import Store
+from fhir_adapter.store.outbox import OutboxStore
 from fhir_adapter.trial.definitions import StudyDefinition
-from fhir_adapter.trial.model import ParticipantRecord
+from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantRecord
 from fhir_adapter.validation import Validator
 
 __all__ = ["Pipeline"]
@@ -44,17 +44,23 @@ Progress = Callable[[Path], None]
 _PER_ENTRY = frozenset({"batch", "collection"})
 
 
-class Pipeline(ResultsAccess):
-    """Parse, validate, enrollment gate, map, persist; then recompute the touched participants."""
+class Pipeline:
+    """Parse, validate, enrollment gate, map, persist; then recompute the touched participants.
+
+    Writing is the Writer's (``writer``); what is published, read and searched is the
+    Publication's (``publication``), which the writes call back to recompute."""
 
     def __init__(self, store: Store, mapper: Mapper, study: StudyDefinition,
-                 validator: Validator) -> None:
+                 validator: Validator, *, pseudonym_key: bytes | None = None) -> None:
         self.store = store
         self.mapper = mapper
         self.study = study
         self.validator = validator
-        self.writer = Writer(store, mapper, validator, after_change=self._after_change,
-                             after_queue=self._after_queue)
+        self.publication = Publication(store, study, mapper.catalogue,
+                                       pseudonym_key=pseudonym_key)
+        recomputer = self.publication.recomputer
+        self.writer = Writer(store, mapper, validator, after_change=recomputer.recompute,
+                             after_queue=recomputer.queue)
         #: what the pipeline was built from (None when built by hand): bulk workers rebuild
         #: the same validator from it
         self.settings: Settings | None = None
@@ -68,9 +74,9 @@ class Pipeline(ResultsAccess):
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Pipeline:
         mapper = load_mapper(settings)
         store = Store.open(settings.db_url(), clock=clock)
-        pipeline = cls(store, mapper, mapper.study, make_validator(mapper))
+        pipeline = cls(store, mapper, mapper.study, make_validator(mapper),
+                       pseudonym_key=configured_key(settings))
         pipeline.settings = settings
-        pipeline.pseudonym_key = configured_key(settings)  # results side
         return pipeline
 
     # -- ways in -------------------------------------------------------------------------------
@@ -155,7 +161,7 @@ class Pipeline(ResultsAccess):
         """Enroll the Patient with identifier ``system|value`` as ``subject`` (before it comes)."""
         with self.store.transaction() as unit:
             unit.enroll(system, value, subject, status="on-study")
-            self.results_flow.ensure_key(unit)  # a participant is published under it
+            self.publication.recomputer.ensure_key(unit)  # a participant is published under it
 
     def records(self, subjects: Iterable[str] | None = None) -> list[ParticipantRecord]:
         with self.store.read() as unit:
@@ -226,14 +232,42 @@ class Pipeline(ResultsAccess):
         ingest_lines(self.writer, bundle_requests(opened), sender=sender, file=str(path),
                      summary=summary)
 
-    def _after_change(self, unit: Unit, subjects: set[str]) -> None:
-        """Recompute the endpoints of these participants only (inside the same transaction)."""
-        self.results_flow.recompute(unit, subjects)  # results side
-
-    def _after_queue(self, unit: Unit, subjects: set[str]) -> None:
-        """Queue these participants' recomputation in the same transaction (bulk loads)."""
-        self.results_flow.queue(unit, subjects)  # results side
-
-    def recompute_stale(self) -> None:
+    # -- what is published (the api's and the command line's port to the publication) ----
+    def recompute_stale(self) -> RecomputeReport:
         """Recompute the participants a bulk load queued (each once)."""
-        self.results_flow.recompute_stale()
+        return self.publication.recomputer.recompute_stale()
+
+    def recompute_all(self) -> RecomputeReport:
+        """Recompute every participant (e.g. after the study definition changed)."""
+        return self.publication.recomputer.recompute_all()
+
+    def endpoints(self) -> list[ParticipantEndpoints]:
+        return self.publication.recomputer.endpoints()
+
+    def result_bundle(self, since: datetime | None = None) -> dict[str, Any]:
+        """The ``collection`` result Bundle; with ``since`` only what changed after it."""
+        bundles = self.publication.bundles
+        return bundles.whole() if since is None else bundles.incremental(since)
+
+    def push_bundle(self, result_keys: Sequence[str] | None) -> dict[str, Any]:
+        """The ``transaction`` Bundle of the current version of these results (None: all)."""
+        return self.publication.bundles.push(result_keys)
+
+    def read_result(self, resource_type: str, id: str) -> dict[str, Any]:
+        return self.publication.search.read(resource_type, id)
+
+    def search_results(self, resource_type: str,
+                       params: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+        return self.publication.search.search(resource_type, params)
+
+    def study_id(self) -> str:
+        """The id of the adapter's ResearchStudy (``ResearchStudy/{id}/$endpoint-results``)."""
+        return self.publication.study_id()
+
+    def results_csv(self) -> str:
+        return self.publication.csv()
+
+    @property
+    def outbox(self) -> OutboxStore:
+        """The delivery queue (claimed by fhir_adapter.outbound)."""
+        return self.publication.outbox

@@ -31,6 +31,7 @@ __all__ = [
     "conditional_matches",
     "plan",
     "processing_order",
+    "request_keys",
     "resolve_conditional",
     "stable_targets",
     "targets_of",
@@ -57,6 +58,7 @@ class Request:
     existing: StoredResource | None = None
     matched: StoredResource | None = None  # ifNoneExist found this one: nothing to do
     validated: bool = False  # a bulk worker found no error in it (never for a Patient)
+    keyed_for: str | None = None  # the sender ``keys`` were made for (made once)
 
     @property
     def key(self) -> str:
@@ -75,18 +77,30 @@ def processing_order(requests: list[Request]) -> list[Request]:
         _TYPE_RANK.get(r.resource_type, 9), r.index))
 
 
+def request_keys(request: Request, sender: str) -> list[str]:
+    """The identity keys of the request's resource, strongest first, and for a PUT by id the
+    sender's key of that id; made once per request and sender."""
+    if request.resource is None:
+        return []
+    if request.keyed_for != sender:
+        keys = identity_keys(request.resource, sender=sender, full_url=request.full_url)
+        url = request.url or ""
+        if request.method == "PUT" and "/" in url and "?" not in url:
+            rid = url.rstrip("/").rsplit("/", 1)[-1]
+            keys.append(sender_id_key(request.resource_type, sender, rid))
+        request.keys, request.keyed_for = keys, sender
+    return request.keys
+
+
 def plan(unit: Unit, request: Request, *, sender: str, file: str | None) -> None:
     """Fill in the identity keys, the stored resource it names and the adapter id it gets."""
     if request.resource is None:
         return
-    request.keys = identity_keys(request.resource, sender=sender, full_url=request.full_url)
+    request_keys(request, sender)
     url = request.url or ""
     if request.method == "PUT" and "?" in url:
         found = _one_or_none(unit, _conditional(url, request, file), request, file)
         request.existing = found
-    elif request.method == "PUT" and "/" in url:
-        rid = url.rstrip("/").rsplit("/", 1)[-1]
-        request.keys.append(sender_id_key(request.resource_type, sender, rid))
     if request.method == "POST" and request.if_none_exist:
         query = f"{request.resource_type}?{request.if_none_exist}"
         request.matched = _one_or_none(unit, _conditional(query, request, file), request, file)

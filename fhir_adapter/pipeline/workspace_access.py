@@ -93,7 +93,7 @@ class Workspace:
 
     def _build(self) -> Snapshot:
         pipeline = self.pipeline
-        pseudonyms = Pseudonymiser(pipeline.results_flow.key())
+        pseudonyms = Pseudonymiser(pipeline.publication.key.for_reading())
         with pipeline.store.read() as unit:
             records = unit.records()
             statuses = {p.subject: p.status for p in unit.participants()}

@@ -32,19 +32,20 @@ from fhir_adapter.pipeline.requests import (
     check_overlaps,
     plan,
     processing_order,
+    request_keys,
     resolve_conditional,
     stable_targets,
     targets_of,
 )
 from fhir_adapter.pipeline.validating import enrolled_patients
-from fhir_adapter.store import Store, Unit, identity_keys
+from fhir_adapter.store import Store, Unit
 from fhir_adapter.validation import Validator
 
 __all__ = ["AfterChange", "Shared", "Writer", "keys_of"]
 
 #: What follows a change, inside its transaction: the participants it touched, recomputed
 #: (``after_change``) or queued for the end of a bulk load (``after_queue``).
-AfterChange = Callable[[Unit, set[str]], None]
+AfterChange = Callable[[Unit, set[str]], object]
 #: (fullUrl -> Type/adapter id, fullUrl -> identity key) of the other entries of a batch.
 Shared = tuple[dict[str, str], dict[str, str]]
 #: Methods the adapter does not take in a Bundle entry.
@@ -224,8 +225,7 @@ def keys_of(requests: Iterable[Request], sender: str) -> list[str]:
     for request in requests:
         if isinstance(request.resource, dict):
             try:
-                keys += identity_keys(request.resource, sender=sender,
-                                      full_url=request.full_url)
+                keys += request_keys(request, sender)
             except (AttributeError, TypeError, ValueError):
                 continue
     return keys

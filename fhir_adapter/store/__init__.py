@@ -12,10 +12,14 @@ from fhir_adapter.store.keys import (
     names_identifier,
     sender_id_key,
 )
-from fhir_adapter.store.outbox import OutboxRow
-from fhir_adapter.store.participants import ParticipantRow
-from fhir_adapter.store.resources import SaveOutcome, StoredResource
-from fhir_adapter.store.results import AuditRow, ResultRow
+from fhir_adapter.store.rows import (
+    AuditRow,
+    OutboxRow,
+    ParticipantRow,
+    ResultRow,
+    SaveOutcome,
+    StoredResource,
+)
 
 __all__ = [
     "AuditRow",

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import Connection
 
 from fhir_adapter.store.fast import driver_connection
+from fhir_adapter.store.rows import ParticipantRow, StoredResource
 
-if TYPE_CHECKING:
-    from fhir_adapter.store.participants import ParticipantRow
-    from fhir_adapter.store.resources import StoredResource
-
-__all__ = ["IN_BATCH", "Clock", "UnitBase", "in_batches"]
+__all__ = ["IN_BATCH", "Clock", "UnitBase", "Units", "in_batches"]
 
 #: Most values bound in one ``IN (...)`` (SQLite's limit is far above; PostgreSQL has none).
 IN_BATCH = 500
@@ -27,6 +24,14 @@ def in_batches(values: Sequence[str]) -> Iterator[list[str]]:
         yield list(values[start:start + IN_BATCH])
 
 Clock = Callable[[], datetime]
+
+
+class Units(Protocol):
+    """What hands out units of work (the Store), as the modules below it see it."""
+
+    def transaction(self) -> AbstractContextManager[UnitBase]: ...
+
+    def read(self) -> AbstractContextManager[UnitBase]: ...
 
 
 class UnitBase:

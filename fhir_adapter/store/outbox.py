@@ -6,32 +6,17 @@ uses ``OutboxStore``, every method of which is one database transaction."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
+from fhir_adapter.store.base import Units
 from fhir_adapter.store.keys import from_db_time, to_utc
+from fhir_adapter.store.rows import OutboxRow
 from fhir_adapter.store.schema import endpoint_result, outbox
 
-if TYPE_CHECKING:
-    from fhir_adapter.store.database import Store
-
-__all__ = ["OutboxRow", "OutboxStore", "pending_row"]
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    id: int
-    result_key: str
-    version: int
-    state: str  # pending | delivered | failed
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    created_at: datetime
-    delivered_at: datetime | None
+__all__ = ["OutboxStore", "pending_row"]
 
 
 def pending_row(result_key: str, version: int, now: datetime) -> dict[str, Any]:
@@ -48,7 +33,7 @@ class OutboxStore:
     ends. Outcomes change only rows still ``pending``, so a second sender that got there first
     is never undone."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Units) -> None:
         self.store = store
 
     def claim_outbox(

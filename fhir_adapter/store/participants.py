@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,29 +13,16 @@ from fhir_adapter.errors import ConflictError
 from fhir_adapter.store.base import UnitBase
 from fhir_adapter.store.fast import FastInsert
 from fhir_adapter.store.keys import from_db_time, to_utc
+from fhir_adapter.store.rows import ParticipantRow
 from fhir_adapter.store.schema import enrollment, infusion, measurement, participant
-from fhir_adapter.trial.model import Infusion, Measurement, Participant, ParticipantRecord
+from fhir_adapter.trial.model import Infusion, Measurement, ParticipantRecord
 
-__all__ = ["ParticipantRepository", "ParticipantRow"]
+__all__ = ["ParticipantRepository"]
 
 _BY_SUBJECT = select(participant).where(participant.c.subject == bindparam("subject"))
 _BY_PATIENT = select(participant).where(participant.c.patient_id == bindparam("patient_id"))
 _INSERT_MEASUREMENT = FastInsert(measurement)
 _DROP_MEASUREMENT = delete(measurement).where(measurement.c.resource_id == bindparam("rid"))
-
-
-@dataclass(frozen=True, slots=True)
-class ParticipantRow:
-    subject: str
-    status: str
-    patient_id: str | None
-    research_subject_id: str | None
-    sex: str | None
-    birth_date: date | None
-    enrolled_at: datetime
-
-    def as_participant(self) -> Participant:
-        return Participant(self.subject, self.sex, self.birth_date)
 
 
 class ParticipantRepository(UnitBase):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -21,9 +20,10 @@ from fhir_adapter.store.keys import (
     is_identifier_key,
     to_utc,
 )
+from fhir_adapter.store.rows import SaveOutcome, StoredResource
 from fhir_adapter.store.schema import resource, resource_key, resource_version
 
-__all__ = ["ResourceRepository", "SaveOutcome", "StoredResource"]
+__all__ = ["ResourceRepository"]
 
 _MAX_RETRIES = 5
 
@@ -44,41 +44,6 @@ _NEW_VERSION = (
             current=bindparam("current"), received_at=bindparam("received_at"),
             last_updated=bindparam("last_updated"))
 )
-
-
-@dataclass(frozen=True, slots=True)
-class StoredResource:
-    id: str
-    type: str
-    version: int
-    sender: str
-    status: str | None
-    content_hash: str
-    current: dict[str, Any]
-    received_at: datetime
-    last_updated: datetime
-
-    @property
-    def key(self) -> str:
-        """The internal key ``Type/<adapter id>``."""
-        return f"{self.type}/{self.id}"
-
-
-@dataclass(frozen=True, slots=True)
-class SaveOutcome:
-    """What saving did: created (201), updated (new version), or nothing (same content)."""
-
-    id: str
-    type: str
-    version: int
-    created: bool
-    changed: bool
-    previous: StoredResource | None = None
-    last_updated: datetime | None = None  # of the version now current
-
-    @property
-    def key(self) -> str:
-        return f"{self.type}/{self.id}"
 
 
 class ResourceRepository(UnitBase):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +12,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from fhir_adapter.store.base import UnitBase, in_batches
 from fhir_adapter.store.keys import from_db_time, to_utc
 from fhir_adapter.store.outbox import pending_row
+from fhir_adapter.store.rows import AuditRow, ResultRow
 from fhir_adapter.store.schema import audit, endpoint_result, outbox, recompute_pending
 
-__all__ = ["AuditRow", "ResultRepository", "ResultRow"]
+__all__ = ["ResultRepository"]
 
 # Statements built once, with bound parameters (compiled once per engine).
 _RESULT_STATE = select(
@@ -24,28 +24,6 @@ _RESULT_STATE = select(
 _INSERT_RESULT = insert(endpoint_result)
 _UPDATE_RESULT = update(endpoint_result).where(endpoint_result.c.key == bindparam("b_key"))
 _ENQUEUE = insert(outbox)
-
-
-@dataclass(frozen=True, slots=True)
-class ResultRow:
-    key: str
-    kind: str  # visit | participant
-    subject: str
-    status: str
-    content_hash: str
-    resource: dict[str, Any]
-    version: int
-    last_updated: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRow:
-    id: int
-    at: datetime
-    who: str
-    action: str
-    resources: list[Any]  # "Type/id" keys; a dict describes a refused entry
-    outcome: str
 
 
 class ResultRepository(UnitBase):

@@ -11,7 +11,7 @@ from fhir_adapter.errors import Issue, StructureError, UnitError, UnusableInput
 from fhir_adapter.fhir.parse import parse_resource
 from fhir_adapter.paths import profiles_dir
 from fhir_adapter.scope import CANONICAL_BASE
-from fhir_adapter.terminology import SiteCodeMaps, Terminology, quantity_unit
+from fhir_adapter.terminology import Found, SiteCodeMaps, Terminology, quantity_unit
 from fhir_adapter.terminology.codes import two_analytes
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.validation.conformance import ProfileChecker
@@ -57,7 +57,7 @@ class Validator:
         self.definitions = _definitions((profiles or profiles_dir()).resolve())
         self.profiles = self.definitions.resource_profiles()
         self.checker = ProfileChecker(self.definitions, accept=self._site_mapped)
-        self._trial_rules: dict[str, Callable[[Node, str], list[Issue]]] = {
+        self._trial_rules: dict[str, Callable[[Node, str, list[Found]], list[Issue]]] = {
             LAB_OBSERVATION: self._unit_rule,
         }
 
@@ -115,9 +115,15 @@ class Validator:
         return found
 
     def profile_for(
-        self, resource: Node, *, profile: str | None = None, enrolled: bool = False
+        self,
+        resource: Node,
+        *,
+        profile: str | None = None,
+        enrolled: bool = False,
+        analytes: list[Found] | None = None,
     ) -> str | None:
-        """The project profile that applies (INTERFACES.md, "Which profile applies"), or None."""
+        """The project profile that applies (INTERFACES.md, "Which profile applies"), or None.
+        ``analytes``: those of the resource's code, when the caller has them already."""
         if profile is not None:
             return self._known_profile(profile)
         kind = resource.get("resourceType")
@@ -126,7 +132,9 @@ class Validator:
         for url in claimed if isinstance(claimed, list) else []:
             if isinstance(url, str) and self.profiles.get(url.split("|")[0]) == kind:
                 return url.split("|")[0]
-        if kind == "Observation" and self.terminology.analytes(resource.get("code")):
+        if analytes is None and kind == "Observation":
+            analytes = self.terminology.analytes(resource.get("code"))
+        if kind == "Observation" and analytes:
             return LAB_OBSERVATION
         if kind == "MedicationAdministration" and self.terminology.is_product(resource):
             return MSC_ADMINISTRATION
@@ -151,7 +159,8 @@ class Validator:
         if not isinstance(kind, str) or kind not in self.core.resources:
             return structure
         issues = _dedupe(structure + self.core.check(resource, kind, path, resource))
-        url = self.profile_for(resource, profile=profile, enrolled=enrolled)
+        found = self.terminology.analytes(resource.get("code")) if kind == "Observation" else []
+        url = self.profile_for(resource, profile=profile, enrolled=enrolled, analytes=found)
         if url is not None:
             if self.profiles.get(url) != kind:
                 issues.append(
@@ -161,7 +170,7 @@ class Validator:
             issues = _dedupe(issues + self.checker.check(resource, url, path, full_urls))
             rule = self._trial_rules.get(url)
             if rule is not None:
-                issues.extend(rule(resource, path))
+                issues.extend(rule(resource, path, found))
         return issues
 
     @staticmethod
@@ -172,10 +181,9 @@ class Validator:
             return list(exc.issues)
         return []
 
-    def _unit_rule(self, resource: Node, path: str) -> list[Issue]:
+    def _unit_rule(self, resource: Node, path: str, found: list[Found]) -> list[Issue]:
         """trial-lab-observation: one analyte, and a unit it converts (mappings/analytes.toml),
         read as the mapper reads it (terminology.quantity_unit)."""
-        found = self.terminology.analytes(resource.get("code"))
         if len(found) > 1:
             return [Issue("error", "invalid", f"{path}.code", two_analytes(found))]
         quantity = resource.get("valueQuantity")

@@ -1,4 +1,8 @@
-"""Read and search the published (pseudonymised) result resources, as a FHIR server would."""
+"""Read and search the published (pseudonymised) result resources, as a FHIR server would.
+
+A read or search looks in the part of the result Bundle that can answer it: no result for the
+types made of the study and its participants, the named participants' results for Observations
+asked by ``subject`` or ``_id``, else the whole Bundle."""
 
 from __future__ import annotations
 
@@ -8,17 +12,86 @@ from typing import Any
 
 from fhir_adapter.errors import NotFound, UnusableInput, Where
 from fhir_adapter.fhir.primitives import parse_datetime
+from fhir_adapter.publication.bundles import ResultBundles
+from fhir_adapter.publication.pseudonyms import PseudonymKey
+from fhir_adapter.results import Pseudonymiser, result_id
+from fhir_adapter.results.study import subject_ids
 from fhir_adapter.scope import RESULT_SEARCH_PARAMS
+from fhir_adapter.store import Store
 
-__all__ = ["SEARCH_PARAMETERS", "read", "search"]
+__all__ = ["SEARCH_PARAMETERS", "WITHOUT_RESULTS", "ResultSearch", "read_among", "search_among"]
 
 #: The search parameters results answer to (RESULTS.md "Pulling"), plus ``_id``.
 SEARCH_PARAMETERS = tuple(RESULT_SEARCH_PARAMS)
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le")
 Resource = dict[str, Any]
+#: Published types made of the study, its participants and the summary alone.
+WITHOUT_RESULTS = frozenset({"ResearchStudy", "PlanDefinition", "Patient", "ResearchSubject",
+                             "MeasureReport"})
 
 
-def read(resources: Iterable[Resource], resource_type: str, id: str) -> Resource:
+class ResultSearch:
+    """Reads and searches over the result Bundles (each resource as the whole Bundle has it)."""
+
+    def __init__(self, store: Store, key: PseudonymKey, bundles: ResultBundles) -> None:
+        self.store = store
+        self.key = key
+        self.bundles = bundles
+
+    def read(self, resource_type: str, id: str) -> Resource:
+        return read_among(self._published(resource_type, {"_id": [id]}), resource_type, id)
+
+    def search(self, resource_type: str, params: Mapping[str, Sequence[str]]) -> list[Resource]:
+        return search_among(self._published(resource_type, params), resource_type, params)
+
+    def _published(self, resource_type: str,
+                   params: Mapping[str, Sequence[str]]) -> list[Resource]:
+        if resource_type in WITHOUT_RESULTS:
+            bundle = self.bundles.without_results()
+        else:
+            subjects = self.subjects_named(resource_type, params)
+            bundle = self.bundles.whole() if subjects is None else \
+                self.bundles.for_subjects(subjects)
+        return [e["resource"] for e in bundle.get("entry", [])]
+
+    def subjects_named(self, resource_type: str,
+                       params: Mapping[str, Sequence[str]]) -> list[str] | None:
+        """The participants whose published resources can answer this read or search of
+        Observations (``_id`` or ``subject``), or None when every one can."""
+        if resource_type != "Observation":
+            return None
+        if "subject" in params:
+            wanted = {part for v in params["subject"] for part in v.split(",") if part}
+            with self.store.read() as unit:
+                people = unit.participants()
+            return sorted(p.subject for p in people if _names(wanted, subject_ids(p.subject)[0]))
+        if "_id" in params:
+            ids = {part for v in params["_id"] for part in v.split(",") if part}
+            return self._owners_of(ids)
+        return None
+
+    def _owners_of(self, ids: set[str]) -> list[str]:
+        """The participants of the published Observations with these ids: results (ids made
+        from their keys) and sources (pseudonymous ids of the stored ones); no resource is
+        read."""
+        pseudonyms = Pseudonymiser(self.key.for_reading())
+        with self.store.read() as unit:
+            found = {result_id(key, kind): subject for key, kind, subject in unit.result_owners()}
+            owners = {found[i] for i in ids if i in found}
+            wanted = {f"Observation/{i}" for i in ids if i not in found}
+            if wanted:  # not all of them results: sources
+                owners |= {subject for rid, subject in unit.measurement_owners()
+                           if pseudonyms.reference(f"Observation/{rid}") in wanted}
+        return sorted(owners)
+
+
+def _names(wanted: set[str], patient: str) -> bool:
+    """Whether a ``subject`` search value names this pseudonymous Patient (``Patient/id`` or
+    the bare id), as the search itself matches it."""
+    return f"Patient/{patient}" in wanted or patient in wanted
+
+
+def read_among(resources: Iterable[Resource], resource_type: str, id: str) -> Resource:
     for resource in resources:
         if resource.get("resourceType") == resource_type and resource.get("id") == id:
             return resource
@@ -26,7 +99,7 @@ def read(resources: Iterable[Resource], resource_type: str, id: str) -> Resource
                    where=Where(element=resource_type))
 
 
-def search(resources: Iterable[Resource], resource_type: str,
+def search_among(resources: Iterable[Resource], resource_type: str,
            params: Mapping[str, Sequence[str]]) -> list[Resource]:
     """The resources of ``resource_type`` matching every parameter (several values of one
     parameter, comma-separated or repeated: any of them)."""
