@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_harness import Live, make_settings, make_tokens, start
+
+from tests.api.api_harness import Live, make_settings, make_tokens, start
 
 
 @pytest.fixture

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from api_bundles import HOSPITAL, creatinine, patient, transaction
-from api_harness import FHIR_JSON, Live
+from tests.api.api_harness import FHIR_JSON, Live
+from tests.builders import HOSPITAL, hospital_patient, lab_creatinine, linked_bundle
 
 HEADERS = {"Content-Type": FHIR_JSON}
 
 
 def test_writes_and_refusals_are_audited(live: Live) -> None:
     live.pipeline.enroll(HOSPITAL, "MRN-A1", "FSGS-070")
-    good = transaction(patient("MRN-A1"), creatinine("{ref:0}", 0.7, "2024-08-01T08:00:00Z"))
-    bad = transaction(patient("MRN-A1"), creatinine("{ref:0}", 0.7, "2024-08-02", unit="kg"))
+    good = linked_bundle(
+        hospital_patient("MRN-A1"), lab_creatinine("{ref:0}", 0.7, "2024-08-01T08:00:00Z")
+    )
+    bad = linked_bundle(
+        hospital_patient("MRN-A1"), lab_creatinine("{ref:0}", 0.7, "2024-08-02", unit="kg")
+    )
     with live.client(live.ehr) as client:
         accepted = client.post("", json=good, headers=HEADERS)
     with live.client(live.other_ehr) as client:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from api_bundles import HOSPITAL, creatinine, patient, transaction
-from api_harness import Live, sample_files
 from fhirclient import client as smart_client
 from fhirclient.models.capabilitystatement import CapabilityStatement
 from fhirclient.models.observation import Observation
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import AuthorizationError, ForbiddenError
+
+from tests.api.api_harness import Live, sample_files
+from tests.builders import HOSPITAL, hospital_patient, lab_creatinine, linked_bundle
 
 
 def _smart(live: Live, token: str) -> smart_client.FHIRClient:
@@ -21,11 +22,11 @@ def _smart(live: Live, token: str) -> smart_client.FHIRClient:
 def test_fhirpy_create_transaction_and_search(live: Live) -> None:
     live.pipeline.enroll(HOSPITAL, "MRN-P1", "FSGS-060")
     ehr = SyncFHIRClient(live.base, authorization=f"Bearer {live.ehr}")
-    created = ehr.resource("Patient", **patient("MRN-P1"))
+    created = ehr.resource("Patient", **hospital_patient("MRN-P1"))
     created.save()
     assert created.id and len(created.id) == 32  # the adapter's id, not one the client chose
-    answer = ehr.execute("", method="post", data=transaction(
-        patient("MRN-P1"), creatinine("{ref:0}", 0.8, "2024-07-01T09:00:00+02:00")))
+    answer = ehr.execute("", method="post", data=linked_bundle(
+        hospital_patient("MRN-P1"), lab_creatinine("{ref:0}", 0.8, "2024-07-01T09:00:00+02:00")))
     assert answer["type"] == "transaction-response"
     assert answer["entry"][0]["response"]["location"].startswith(f"Patient/{created.id}/")
     assert answer["entry"][1]["response"]["status"] == "201 Created"
@@ -40,7 +41,7 @@ def test_fhirpy_create_transaction_and_search(live: Live) -> None:
     assert found and all(o["resourceType"] == "Observation" for o in found)
     assert all("Patient/" in o["subject"]["reference"] for o in found)
     with pytest.raises(ForbiddenError):  # a research token writes nothing
-        research.resource("Patient", **patient("MRN-P2")).save()
+        research.resource("Patient", **hospital_patient("MRN-P2")).save()
 
 
 def test_fhirclient_capability_and_read(live: Live) -> None:

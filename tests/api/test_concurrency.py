@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_bundles import HOSPITAL, creatinine, patient, transaction
-from api_harness import FHIR_JSON, make_settings, make_tokens, serve_workers
 
 from fhir_adapter.pipeline import Pipeline
+from tests.api.api_harness import FHIR_JSON, make_settings, make_tokens, serve_workers
+from tests.builders import HOSPITAL, hospital_patient, lab_creatinine, linked_bundle
 
 PUSHES = 20
 POOL = 10  # distinct Observations; each push carries 5 of them, so pushes overlap
@@ -20,9 +20,12 @@ def _bundle(push: int) -> dict[str, object]:
     observations = []
     for k in range(5):
         n = (push + k) % POOL
-        observations.append(creatinine("{ref:0}", 0.4 + n / 10, f"2024-06-{n + 1:02d}T08:00:00Z",
-                                       ident=f"LAB-{n}"))
-    return transaction(patient("MRN-C"), *observations)  # fresh urn:uuids in every push
+        observations.append(
+            lab_creatinine(
+                "{ref:0}", 0.4 + n / 10, f"2024-06-{n + 1:02d}T08:00:00Z", ident=f"LAB-{n}"
+            )
+        )
+    return linked_bundle(hospital_patient("MRN-C"), *observations)  # fresh urn:uuids in every push
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api_harness import make_settings, serve_in_thread
-
 from fhir_adapter.api import create_app
 from fhir_adapter.pipeline import Pipeline
+from tests.api.api_harness import make_settings, serve_in_thread
 
 
 def test_push_worker_lives_with_the_server(tmp_path: Path) -> None:

@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from api_harness import FHIR_JSON, make_settings, make_tokens, serve_in_thread
 from starlette.requests import Request
 
 from fhir_adapter.api import create_app
 from fhir_adapter.api.security import authenticate
 from fhir_adapter.errors import AuthError
+from tests.api.api_harness import FHIR_JSON, make_settings, make_tokens, serve_in_thread
 
 Gate = tuple[str, dict[str, str]]
 

@@ -9,8 +9,9 @@ from typing import Any
 import orjson
 import pytest
 import schemathesis
-from api_harness import Live, make_settings, make_tokens, start
 from hypothesis import HealthCheck, given, settings
+
+from tests.api.api_harness import Live, make_settings, make_tokens, start
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from api_harness import FHIR_JSON, Live, make_settings, make_tokens, sample_files, start
+
+from tests.api.api_harness import FHIR_JSON, Live, make_settings, make_tokens, sample_files, start
 
 BASE = "https://fhir-adapter.org/fhir"
 

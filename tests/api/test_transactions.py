@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_bundles import HOSPITAL, creatinine, patient, transaction
-from api_harness import FHIR_JSON, Live, make_settings, synthea_files
 
 from fhir_adapter.pipeline import Pipeline
+from tests.api.api_harness import FHIR_JSON, Live, make_settings, synthea_files
+from tests.builders import HOSPITAL, hospital_patient, lab_creatinine, linked_bundle
 
 JSON_HEADERS = {"Content-Type": FHIR_JSON}
 
@@ -105,10 +105,10 @@ def test_same_transaction_twice_stores_nothing_twice(live: Live) -> None:
 
 def test_one_invalid_entry_fails_the_whole_transaction(live: Live) -> None:
     live.pipeline.enroll(HOSPITAL, "MRN-1", "FSGS-010")
-    good = creatinine("{ref:0}", 0.6, "2024-05-01T08:00:00+02:00")
-    bad = creatinine("{ref:0}", 0.7, "2024-05-02T08:00:00+02:00")
+    good = lab_creatinine("{ref:0}", 0.6, "2024-05-01T08:00:00+02:00")
+    bad = lab_creatinine("{ref:0}", 0.7, "2024-05-02T08:00:00+02:00")
     bad["valueQuantity"]["value"] = "not a number"
-    bundle = transaction(patient("MRN-1"), good, bad)
+    bundle = linked_bundle(hospital_patient("MRN-1"), good, bad)
     before = _counts(live)
     with live.client(live.ehr) as client:
         response = client.post("", json=bundle, headers=JSON_HEADERS)
@@ -122,10 +122,11 @@ def test_one_invalid_entry_fails_the_whole_transaction(live: Live) -> None:
 
 def test_batch_entries_fail_alone(live: Live) -> None:
     live.pipeline.enroll(HOSPITAL, "MRN-2", "FSGS-011")
-    bad = creatinine("{ref:0}", 0.7, "2024-05-02T08:00:00+02:00")
+    bad = lab_creatinine("{ref:0}", 0.7, "2024-05-02T08:00:00+02:00")
     bad["effectiveDateTime"] = "the second of May"  # not a FHIR dateTime: invalid base R4
-    bundle = transaction(patient("MRN-2"), creatinine("{ref:0}", 0.6, "2024-05-01"), bad,
-                         kind="batch")
+    bundle = linked_bundle(
+        hospital_patient("MRN-2"), lab_creatinine("{ref:0}", 0.6, "2024-05-01"), bad, kind="batch"
+    )
     with live.client(live.ehr) as client:
         response = client.post("", json=bundle, headers=JSON_HEADERS)
     assert response.status_code == 200
@@ -140,7 +141,7 @@ def test_batch_entries_fail_alone(live: Live) -> None:
 
 def test_collection_bundle_is_answered_as_batch(live: Live) -> None:
     live.pipeline.enroll(HOSPITAL, "MRN-3", "FSGS-012")
-    bundle = transaction(patient("MRN-3"), creatinine("{ref:0}", 0.5, "2024-05-01"),
+    bundle = linked_bundle(hospital_patient("MRN-3"), lab_creatinine("{ref:0}", 0.5, "2024-05-01"),
                          kind="collection")
     with live.client(live.ehr) as client:
         response = client.post("/Bundle", json=bundle, headers=JSON_HEADERS)
@@ -153,7 +154,9 @@ def test_collection_bundle_is_answered_as_batch(live: Live) -> None:
 
 def test_unit_the_analyte_cannot_convert_is_422(live: Live) -> None:
     live.pipeline.enroll(HOSPITAL, "MRN-4", "FSGS-013")
-    bundle = transaction(patient("MRN-4"), creatinine("{ref:0}", 3.0, "2024-05-01", unit="kg"))
+    bundle = linked_bundle(
+        hospital_patient("MRN-4"), lab_creatinine("{ref:0}", 3.0, "2024-05-01", unit="kg")
+    )
     with live.client(live.ehr) as client:
         response = client.post("", json=bundle, headers=JSON_HEADERS)
     assert response.status_code == 422, response.text
@@ -166,7 +169,7 @@ def test_unit_the_analyte_cannot_convert_is_422(live: Live) -> None:
 def test_ambiguous_conditional_update_is_412(live: Live) -> None:
     live.pipeline.enroll("urn:oid:9.1", "SAME", "FSGS-020")
     live.pipeline.enroll("urn:oid:9.2", "SAME", "FSGS-021")
-    first, second = patient("x"), patient("y")
+    first, second = hospital_patient("x"), hospital_patient("y")
     first["identifier"] = [{"system": "urn:oid:9.1", "value": "SAME"}]
     second["identifier"] = [{"system": "urn:oid:9.2", "value": "SAME"}]
     with live.client(live.ehr) as client:
@@ -183,8 +186,10 @@ def test_create_then_update_with_prefer(live: Live, prefer: str) -> None:
     live.pipeline.enroll(HOSPITAL, "MRN-5", "FSGS-014")
     headers = {**JSON_HEADERS, "Prefer": f"return={prefer}"}
     with live.client(live.ehr) as client:
-        created = client.post("/Patient", json=patient("MRN-5"), headers=headers)
-        again = client.post("/Patient", json=patient("MRN-5", family="Renamed"), headers=headers)
+        created = client.post("/Patient", json=hospital_patient("MRN-5"), headers=headers)
+        again = client.post(
+            "/Patient", json=hospital_patient("MRN-5", family="Renamed"), headers=headers
+        )
     assert created.status_code == 201 and again.status_code == 200  # a POST of it again: update
     location = created.headers["location"]
     assert location.startswith(live.base + "/Patient/") and "/_history/1" in location
@@ -211,7 +216,7 @@ def test_second_subject_code_for_an_enrolled_patient_is_409(live: Live) -> None:
         "individual": {"reference": f"Patient?identifier={HOSPITAL}|MRN-9"},
     }
     with live.client(live.ehr) as client:
-        created = client.post("/Patient", json=patient("MRN-9"), headers=JSON_HEADERS)
+        created = client.post("/Patient", json=hospital_patient("MRN-9"), headers=JSON_HEADERS)
         assert created.status_code == 201
         before = _counts(live)
         response = client.post("/ResearchSubject", json=subject, headers=JSON_HEADERS)
@@ -225,9 +230,9 @@ def test_second_subject_code_for_an_enrolled_patient_is_409(live: Live) -> None:
 def test_one_resource_twice_in_a_transaction_fails_it(live: Live) -> None:
     """FHIR: entries whose identities overlap fail the transaction (here: the same identifier)."""
     live.pipeline.enroll(HOSPITAL, "MRN-11", "FSGS-083")
-    twice = transaction(patient("MRN-11"),
-                        creatinine("{ref:0}", 0.5, "2024-01-01", ident="DUP"),
-                        creatinine("{ref:0}", 0.6, "2024-01-02", ident="DUP"))
+    twice = linked_bundle(hospital_patient("MRN-11"),
+                        lab_creatinine("{ref:0}", 0.5, "2024-01-01", ident="DUP"),
+                        lab_creatinine("{ref:0}", 0.6, "2024-01-02", ident="DUP"))
     with live.client(live.ehr) as client:
         response = client.post("", json=twice, headers=JSON_HEADERS)
     assert response.status_code in (400, 409), response.text[:300]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from api_bundles import creatinine, patient, transaction
-from api_harness import FHIR_JSON, Live
+from tests.api.api_harness import FHIR_JSON, Live
+from tests.builders import hospital_patient, lab_creatinine, linked_bundle
 
 HEADERS = {"Content-Type": FHIR_JSON}
 
@@ -15,7 +15,9 @@ def _counts(live: Live) -> dict[str, int]:
 
 def test_valid_resource(live: Live) -> None:
     with live.client(live.ehr) as client:
-        response = client.post("/Patient/$validate", json=patient("MRN-V1"), headers=HEADERS)
+        response = client.post(
+            "/Patient/$validate", json=hospital_patient("MRN-V1"), headers=HEADERS
+        )
     assert response.status_code == 200
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome"
@@ -24,7 +26,7 @@ def test_valid_resource(live: Live) -> None:
 
 
 def test_invalid_resource_and_parameters_form(live: Live) -> None:
-    bad = creatinine("Patient/x", 1.0, "2024-01-01")
+    bad = lab_creatinine("Patient/x", 1.0, "2024-01-01")
     bad["valueQuantity"]["value"] = "high"
     bad["status"] = "finished"  # not an ObservationStatus code
     parameters = {"resourceType": "Parameters",
@@ -43,7 +45,9 @@ def test_invalid_resource_and_parameters_form(live: Live) -> None:
 
 def test_bundle_with_an_unconvertible_unit(live: Live) -> None:
     live.pipeline.enroll("urn:oid:1.2.3.4.5.6", "MRN-V2", "FSGS-050")
-    bundle = transaction(patient("MRN-V2"), creatinine("{ref:0}", 3.0, "2024-01-01", unit="kg"))
+    bundle = linked_bundle(
+        hospital_patient("MRN-V2"), lab_creatinine("{ref:0}", 3.0, "2024-01-01", unit="kg")
+    )
     with live.client(live.ehr) as client:
         response = client.post("/Bundle/$validate", json=bundle, headers=HEADERS)
         no_token = client.post("/Bundle/$validate", json=bundle,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from result_fixtures import BASE
+from tests.results.result_fixtures import BASE
 
 
 def resources(bundle: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from result_fixtures import KEY, NOW, hand_endpoints, hand_sources, hand_summary
 
 from fhir_adapter.paths import mappings_dir
 from fhir_adapter.results import ResultBuilder
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.trial.model import ParticipantEndpoints, StudySummary
+from tests.results.result_fixtures import KEY, NOW, hand_endpoints, hand_sources, hand_summary
 
 
 @pytest.fixture(scope="session")

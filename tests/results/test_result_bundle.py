@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from bundle_walk import (
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+
+from fhir_adapter.errors import ReferenceError_
+from fhir_adapter.results import ResultBuilder
+from tests.results.bundle_walk import (
     by_identifier,
     coding,
     component,
@@ -16,9 +21,7 @@ from bundle_walk import (
     resolve,
     resources,
 )
-from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.bundle import Bundle
-from result_fixtures import (
+from tests.results.result_fixtures import (
     ALT_W2,
     ALT_W2_RESULT,
     BASE,
@@ -43,9 +46,6 @@ from result_fixtures import (
     V3,
     participants,
 )
-
-from fhir_adapter.errors import ReferenceError_
-from fhir_adapter.results import ResultBuilder
 
 ENDPOINT_CS = f"{BASE}/CodeSystem/trial-endpoint"
 ENDPOINT_RESULT = f"{BASE}/StructureDefinition/endpoint-result"

@@ -9,7 +9,9 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from result_fixtures import (
+
+from fhir_adapter.results import COLUMNS
+from tests.results.result_fixtures import (
     ALT_W2_RESULT,
     CR_BL,
     CR_W2,
@@ -19,8 +21,6 @@ from result_fixtures import (
     SUBJECT,
     records,
 )
-
-from fhir_adapter.results import COLUMNS
 
 NUMERIC = ["value", "baseline", "change", "percent_change", "fold_change", "day_offset"]
 

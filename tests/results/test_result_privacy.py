@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from result_fixtures import (
+
+from fhir_adapter.results import ResultBuilder
+from fhir_adapter.trial.model import Participant, ParticipantEndpoints, VisitResult
+from tests.results.result_fixtures import (
     BASE,
     KEY,
     SECRETS,
@@ -21,9 +24,6 @@ from result_fixtures import (
     hospital_patient,
     participants,
 )
-
-from fhir_adapter.results import ResultBuilder
-from fhir_adapter.trial.model import Participant, ParticipantEndpoints, VisitResult
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SYNTHEA = DATA / "synthea" / "Andrea_Dach_76f26ce3-5aac-4b16-ac35-321ff6a7f63c.json"

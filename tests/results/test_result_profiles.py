@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from result_fixtures import participants
+
+from tests.results.result_fixtures import participants
 
 validation = pytest.importorskip(
     "fhir_adapter.validation", reason="the validation package is not importable yet"

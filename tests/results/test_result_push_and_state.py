@@ -9,9 +9,11 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
-from bundle_walk import observation, participant_observation, references, resources
 from fhir.resources.R4B.bundle import Bundle
-from result_fixtures import (
+
+from fhir_adapter.results import ResultBuilder, ResultResource, content_hash
+from tests.results.bundle_walk import observation, participant_observation, references, resources
+from tests.results.result_fixtures import (
     ALT_W2_RESULT,
     BASE,
     CREATININE_W2,
@@ -20,8 +22,6 @@ from result_fixtures import (
     SUBJECT,
     participants,
 )
-
-from fhir_adapter.results import ResultBuilder, ResultResource, content_hash
 
 T0 = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
 T1 = T0 + timedelta(days=3)

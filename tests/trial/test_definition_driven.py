@@ -6,7 +6,10 @@ import tomllib
 from datetime import date
 from decimal import Decimal
 
-from trial_builders import (
+from fhir_adapter.paths import mappings_dir
+from fhir_adapter.trial.definitions import StudyDefinition
+from fhir_adapter.trial.endpoints import compute
+from tests.trial.trial_builders import (
     at,
     find_visit,
     meas,
@@ -14,10 +17,6 @@ from trial_builders import (
     record,
     visit_result,
 )
-
-from fhir_adapter.paths import mappings_dir
-from fhir_adapter.trial.definitions import StudyDefinition
-from fhir_adapter.trial.endpoints import compute
 
 D = Decimal
 

@@ -6,7 +6,8 @@ import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from trial_builders import (
+from fhir_adapter.trial.endpoints import compute
+from tests.trial.trial_builders import (
     at,
     find_participant,
     find_visit,
@@ -15,8 +16,6 @@ from trial_builders import (
     record,
     visit_result,
 )
-
-from fhir_adapter.trial.endpoints import compute
 
 D = Decimal
 

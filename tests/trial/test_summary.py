@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from trial_builders import DAY0, at, meas, record
-
 from fhir_adapter.trial.endpoints import compute, summarize
 from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantResult, VisitResult
+from tests.trial.trial_builders import DAY0, at, meas, record
 
 D = Decimal
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
-from trial_builders import DAY0, TEHRAN, at, day_meas, meas
 
 from fhir_adapter.errors import InvalidResource
 from fhir_adapter.trial.model import Infusion
 from fhir_adapter.trial.visits import BASELINE, assign_visits, latest_within
+from tests.trial.trial_builders import DAY0, TEHRAN, at, day_meas, meas
 
 PLUS_0330 = timezone(timedelta(hours=3, minutes=30))
 

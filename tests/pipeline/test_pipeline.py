@@ -7,7 +7,11 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from pipeline_bundles import (
+
+from fhir_adapter.errors import InvalidResource, ReferenceError_
+from fhir_adapter.pipeline import Pipeline
+from fhir_adapter.settings import Settings
+from tests.builders import (
     PATIENT_URL,
     creatinine,
     enrolled_bundle,
@@ -15,10 +19,6 @@ from pipeline_bundles import (
     patient,
     transaction,
 )
-
-from fhir_adapter.errors import InvalidResource, ReferenceError_
-from fhir_adapter.pipeline import Pipeline
-from fhir_adapter.settings import Settings
 
 OTHER_URL = "urn:uuid:9f0e6a52-1f53-4c44-9d4a-0c1b3c2d4e09"
 TEHRAN = timezone(timedelta(hours=3, minutes=30))
@@ -141,7 +141,7 @@ def test_enroll_before_the_patient_arrives(pipeline: Pipeline) -> None:
 
 
 def test_withdrawn_participant_keeps_old_data_takes_no_new(pipeline: Pipeline) -> None:
-    from pipeline_bundles import research_subject
+    from tests.builders import research_subject
 
     pipeline.process_bundle(enrolled_bundle(creatinine("L1", 88.4)), sender="h1")
     withdraw = transaction(entry(research_subject(status="withdrawn"),

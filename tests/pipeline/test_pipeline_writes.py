@@ -7,7 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pipeline_bundles import (
+
+from fhir_adapter.errors import InvalidResource, ProfileError
+from fhir_adapter.pipeline import Pipeline
+from fhir_adapter.pipeline import writer as writer_module
+from fhir_adapter.settings import Settings
+from tests.builders import (
     MRN,
     PATIENT_URL,
     creatinine,
@@ -17,11 +22,6 @@ from pipeline_bundles import (
     research_subject,
     transaction,
 )
-
-from fhir_adapter.errors import InvalidResource, ProfileError
-from fhir_adapter.pipeline import Pipeline
-from fhir_adapter.pipeline import writer as writer_module
-from fhir_adapter.settings import Settings
 
 SUBJECT_BY_MRN = f"Patient?identifier={MRN}|1001"
 OBS_URL = "urn:uuid:9f0e6a52-1f53-4c44-9d4a-0c1b3c2d4e09"

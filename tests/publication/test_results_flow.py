@@ -21,7 +21,7 @@ from fhir_adapter.pipeline import Pipeline
 from fhir_adapter.publication.recompute import Recomputer
 from fhir_adapter.settings import Settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_bundles"
 PLAN = json.loads((SAMPLES / "plan.json").read_text())
 MRN = "https://hospital.example.org/mrn"

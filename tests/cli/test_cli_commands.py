@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline_bundles import MRN, creatinine, enrolled_bundle, patient
+from tests.builders import MRN, creatinine, enrolled_bundle, patient
 
 EXE = Path(sys.executable).with_name("fhir-adapter")
 TRIAL_PATIENT = "https://fhir-adapter.org/fhir/StructureDefinition/trial-patient"

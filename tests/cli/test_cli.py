@@ -11,12 +11,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from pipeline_bundles import PRODUCT, creatinine, enrolled_bundle
 
 from fhir_adapter.store import Store
+from tests.builders import PRODUCT, creatinine, enrolled_bundle
 
 EXE = Path(sys.executable).with_name("fhir-adapter")
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def shared_data(name: str) -> Path:

@@ -15,7 +15,7 @@ from fhir_adapter.pipeline import Pipeline
 from fhir_adapter.pipeline.handlers import OLDER, older_than_kept
 from fhir_adapter.settings import Settings
 
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_bundles"
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_bundles"
 ORIGINALS = [SAMPLES / "p1-FSGS-01.json", SAMPLES / "p2-FSGS-02.json"]
 CORRECTIONS = SAMPLES / "zz-corrections.json"
 LAB = "https://hospital.example.org/fhir/sid/lab-accession"

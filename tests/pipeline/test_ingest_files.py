@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_bundles import MRN, creatinine, infusion, patient
 
 from fhir_adapter.cli import main
 from fhir_adapter.pipeline import LoadSummary, Pipeline, parallel
 from fhir_adapter.settings import Settings
+from tests.builders import MRN, creatinine, infusion, patient
 
 PATIENT_REF = "Patient/p1"
 
@@ -135,7 +135,7 @@ def test_ingest_of_the_sample_folder_skips_the_plan(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("FHIR_ADAPTER_DATABASE_URL", f"sqlite:///{tmp_path / 's.db'}")
-    folder = Path(__file__).resolve().parents[1] / "sample_bundles"
+    folder = Path(__file__).resolve().parents[2] / "sample_bundles"
     with pytest.raises(SystemExit) as done:
         main(["ingest", str(folder)])
     assert done.value.code in (0, None)

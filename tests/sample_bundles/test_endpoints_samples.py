@@ -19,7 +19,7 @@ import pytest
 from fhir_adapter.pipeline import Pipeline
 from fhir_adapter.settings import Settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_bundles"
 PLAN = json.loads((SAMPLES / "plan.json").read_text())
 SUBJECTS = [p["subject"] for p in PLAN["participants"]]

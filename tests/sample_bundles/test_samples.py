@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_bundles"
 SCRIPT = SAMPLES / "generate.py"
 BUNDLE_FILES = sorted(p.name for p in SAMPLES.glob("*.json") if p.name != "plan.json")
