@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import tomllib
 from decimal import Decimal
 
+import pytest
+
+from fhir_adapter.errors import ConfigError
+from fhir_adapter.paths import mappings_dir
+from fhir_adapter.trial.definitions import StudyDefinition
 from fhir_adapter.trial.endpoints import compute, summarize
+from fhir_adapter.trial.endpoints.participant import check_rules
 from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantResult, VisitResult
 from tests.trial.trial_builders import DAY0, at, meas, record
 
@@ -81,14 +88,6 @@ def test_summary_of_computed_participants(study, catalogue):
 
 
 def test_the_medians_come_from_the_study_file_and_are_checked_at_load():
-    import tomllib
-
-    import pytest
-
-    from fhir_adapter.errors import ConfigError
-    from fhir_adapter.paths import mappings_dir
-    from fhir_adapter.trial.definitions import StudyDefinition
-
     data = tomllib.loads((mappings_dir() / "study.toml").read_text(encoding="utf-8"))
     assert StudyDefinition.from_dict(data).median_changes == (
         ("renal-function", "creatinine", "W2"), ("renal-function", "creatinine", "M12"),
@@ -100,15 +99,6 @@ def test_the_medians_come_from_the_study_file_and_are_checked_at_load():
 
 
 def test_an_endpoint_renamed_in_the_study_file_fails_at_load(catalogue):
-    import tomllib
-
-    import pytest
-
-    from fhir_adapter.errors import ConfigError
-    from fhir_adapter.paths import mappings_dir
-    from fhir_adapter.trial.definitions import StudyDefinition
-    from fhir_adapter.trial.endpoints.participant import check_rules
-
     data = tomllib.loads((mappings_dir() / "study.toml").read_text(encoding="utf-8"))
     check_rules(StudyDefinition.from_dict(data), catalogue)
     data["endpoints"]["liver"] = data["endpoints"].pop("liver-function")
