@@ -25,9 +25,9 @@ import httpx
 import jwt
 import pytest
 import uvicorn
-from api_harness import Live, make_settings, make_tokens, start
 
 from fhir_adapter.store.clients import ClientRegistry
+from tests.api.api_harness import Live, make_settings, make_tokens, start
 
 keys = pytest.importorskip("sekmet.auth.keys", reason="sekmet-fhir is not installed")
 sekmet_config = pytest.importorskip("sekmet.config")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from api_harness import Live, make_settings, make_tokens, start
 
 from fhir_adapter.errors import AuthError, ConfigError
 from fhir_adapter.store.tokens import TokenFile, parse_duration
+from tests.api.api_harness import Live, make_settings, make_tokens, start
 
 EXE = Path(sys.executable).with_name("fhir-adapter")
 
