@@ -77,7 +77,9 @@ def _resource(resource_type: str) -> dict[str, Any]:
 _VALIDATE = {
     "name": "validate",
     "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
-    "documentation": "Validates against base R4 and the project's profiles; nothing is stored.",
+    "documentation": "Validates against base R4 and the project's profiles; nothing is stored. "
+                     "Needs a write scope (c or u) on the type: the answer depends on who is "
+                     "enrolled.",
 }
 _ENDPOINT_RESULTS = {
     "name": "endpoint-results",

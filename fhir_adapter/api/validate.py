@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from fhir_adapter.api.deps import body_of, in_thread, pipeline_of, unknown_type, wrong_type
 from fhir_adapter.api.responses import FhirResponse
-from fhir_adapter.api.security import authenticate
+from fhir_adapter.api.security import authenticate, require
 from fhir_adapter.api.write import JSON_BODY
 from fhir_adapter.errors import Issue, UnusableInput
 from fhir_adapter.scope import VALIDATE_TYPES
@@ -46,7 +46,11 @@ def _from_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], str | 
 async def validate(request: Request, resource_type: str) -> Response:
     if resource_type not in VALIDATE_TYPES:
         raise unknown_type(resource_type, VALIDATE_TYPES, "validates")
-    authenticate(request)  # any known token may validate
+    principal = authenticate(request)
+    # INTERFACES.md, scopes: the answer depends on who is enrolled (trial-patient applies to
+    # enrolled patients only), so only a caller that may write the type asks it
+    if not (principal.allows(resource_type, "c") or principal.allows(resource_type, "u")):
+        require(principal, [(resource_type, "c")])
     document = await body_of(request)
     profile = request.query_params.get("profile")
     if document.get("resourceType") == "Parameters":

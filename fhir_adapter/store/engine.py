@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from fhir_adapter.errors import ConfigError
 
-__all__ = ["BUSY_TIMEOUT_SECONDS", "make_engine", "upgrade"]
+__all__ = ["BUSY_TIMEOUT_SECONDS", "MIGRATION_LOCK", "make_engine", "upgrade"]
 
 BUSY_TIMEOUT_SECONDS = 30
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -76,12 +76,22 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+#: The PostgreSQL advisory lock held while migrating (any fixed number; ours spells "fhirad").
+MIGRATION_LOCK = 0x666869726164
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the database to the newest migration (alembic ``upgrade head``)."""
+    """Bring the database to the newest migration (alembic ``upgrade head``).
+
+    On PostgreSQL under a transaction-level advisory lock: processes that open an empty
+    database at once (``serve --workers N``) migrate it one after the other, the later ones
+    finding it current. SQLite's ``BEGIN IMMEDIATE`` serialises them already."""
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     try:
         with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except OperationalError as exc:

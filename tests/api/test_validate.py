@@ -31,7 +31,7 @@ def test_invalid_resource_and_parameters_form(live: Live) -> None:
     bad["status"] = "finished"  # not an ObservationStatus code
     parameters = {"resourceType": "Parameters",
                   "parameter": [{"name": "resource", "resource": bad}]}
-    with live.client(live.research) as client:  # any token may validate
+    with live.client(live.ehr) as client:
         direct = client.post("/Observation/$validate", json=bad, headers=HEADERS)
         wrapped = client.post("/Observation/$validate", json=parameters, headers=HEADERS)
     for response in (direct, wrapped):
@@ -58,3 +58,23 @@ def test_bundle_with_an_unconvertible_unit(live: Live) -> None:
     assert any(e.startswith("Bundle.entry[1]") for i in errors for e in i.get("expression", []))
     assert no_token.status_code == 401
     assert _counts(live) == {}
+
+
+def test_validate_needs_a_write_scope_so_readers_learn_nothing_of_enrollment(live: Live) -> None:
+    """The trial-patient profile applies to enrolled patients only, so $validate's answer
+    tells who is enrolled: a research token (read and search) may not call it."""
+    live.pipeline.enroll("urn:oid:1.2.3.4.5.6", "MRN-E1", "FSGS-060")
+    enrolled, stranger = hospital_patient("MRN-E1"), hospital_patient("MRN-E2")
+    for resource in (enrolled, stranger):
+        del resource["birthDate"]  # trial-patient needs it; base R4 does not
+    with live.client(live.research) as client:
+        answers = [client.post("/Patient/$validate", json=r, headers=HEADERS)
+                   for r in (enrolled, stranger)]
+    assert [a.status_code for a in answers] == [403, 403]
+    assert answers[0].json() == answers[1].json()  # the same answer for both
+    assert "system/Patient.c" in answers[0].json()["issue"][0]["diagnostics"]
+    with live.client(live.ehr) as client:  # a sender may: it sends the data anyway
+        told = [client.post("/Patient/$validate", json=r, headers=HEADERS).json()
+                for r in (enrolled, stranger)]
+    errors = [[i for i in t["issue"] if i["severity"] == "error"] for t in told]
+    assert errors[0] and not errors[1]
