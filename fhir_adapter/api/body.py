@@ -1,15 +1,18 @@
-"""Request bodies: content type, size limit while streaming, JSON parse and nesting depth."""
+"""Request bodies: content type and encoding, size limit while streaming (of the decoded
+bytes, for a gzip body), JSON parse and nesting depth; a client that goes away mid-body."""
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from fhir_adapter.errors import PayloadTooLarge, UnusableInput, Where
 from fhir_adapter.fhir import loads
 
-__all__ = ["UnsupportedMediaType", "check_content_type", "json_depth_path", "read_json"]
+__all__ = ["ClientGone", "UnsupportedMediaType", "check_content_type", "json_depth_path",
+           "read_json"]
 
 _JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir"})
 
@@ -35,23 +38,67 @@ def check_content_type(request: Request) -> None:
         )
 
 
+class ClientGone(UnusableInput):
+    """The client closed the connection before its body was read: nobody to answer."""
+
+    http_status = 400
+
+
+#: Content-Encoding values read (RFC 9110 section 8.4); gzip bodies are decoded as they stream.
+_GZIP = frozenset({"gzip", "x-gzip"})
+
+
+def _decoder(request: Request) -> Any:
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in _GZIP:
+        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    raise UnsupportedMediaType(
+        f"Content-Encoding {encoding!r} is not supported: send the body as is or gzip",
+        where=Where(file="request"))
+
+
 async def _read_limited(request: Request, limit: int) -> bytes:
+    decoder = _decoder(request)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise _too_large(int(declared), limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(size, limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            if decoder is not None:
+                chunk = _inflate(decoder, chunk, limit - size)
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(size, limit, decoded=decoder is not None)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientGone("the client closed the connection before sending its whole body",
+                         where=Where(file="request")) from None
+    if decoder is not None and not decoder.eof:
+        raise _not_gzip("the gzip stream ends early")
     return b"".join(chunks)
 
 
-def _too_large(size: int, limit: int) -> PayloadTooLarge:
+def _inflate(decoder: Any, chunk: bytes, room: int) -> bytes:
+    """Decode ``chunk``, at most ``room`` + 1 bytes of it (one more tells it is over)."""
+    try:
+        return bytes(decoder.decompress(chunk, max(room, 0) + 1))
+    except zlib.error as exc:
+        raise _not_gzip(str(exc)) from None
+
+
+def _not_gzip(detail: str) -> UnusableInput:
+    return UnusableInput(f"the body is declared Content-Encoding gzip but is not gzip ({detail})",
+                         where=Where(file="request"))
+
+
+def _too_large(size: int, limit: int, *, decoded: bool = False) -> PayloadTooLarge:
+    what = "decoded request body" if decoded else "request body"
     return PayloadTooLarge(
-        f"request body of {size} bytes or more is over the limit of {limit} bytes "
+        f"{what} of {size} bytes or more is over the limit of {limit} bytes "
         "(FHIR_ADAPTER_MAX_BODY_BYTES): split the Bundle",
         where=Where(file="request"),
     )

@@ -8,9 +8,10 @@ from collections.abc import Iterable, Mapping
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from fhir_adapter.api.body import ClientGone
 from fhir_adapter.api.responses import FhirResponse
 from fhir_adapter.errors import AdapterError, AuthError, ConfigError, Forbidden, Issue
 from fhir_adapter.fhir import error_outcome, operation_outcome
@@ -40,8 +41,17 @@ def outcome_response(
     return FhirResponse(operation_outcome(issues), status_code=status, headers=headers)
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client's fault, and nobody is left to read an answer: one line, no traceback."""
+    log.info("client disconnected before its request body was read: %s %s",
+             request.method, request.url.path)
+    return outcome_response(400, [Issue("error", "incomplete", None, "incomplete request body")])
+
+
 async def _adapter_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AdapterError)
+    if isinstance(exc, ClientGone):
+        return await _client_gone(request, exc)
     if isinstance(exc, ConfigError):
         log.error("server configuration problem: %s", exc.line())
         issue = Issue("fatal", "exception", None, "the server is misconfigured; see its log")
@@ -80,6 +90,7 @@ async def _bug(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AdapterError, _adapter_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _bug)

@@ -10,8 +10,13 @@ validated again here, exactly as without workers, so outcomes and messages do no
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -32,6 +37,8 @@ IN_FLIGHT = 3
 MIN_BYTES = 4 * 1024 * 1024
 
 _validator: Any = None  # one per worker process, built by _start
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_WATCH_SECONDS = 1.0
 
 
 def worker_count(settings: Settings | None) -> int:
@@ -49,7 +56,7 @@ class Prevalidator:
     def __init__(self, settings: Settings, workers: int) -> None:
         context = multiprocessing.get_context("spawn")  # no fork of a process holding connections
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                         initializer=_start, initargs=(settings,))
+                                         initializer=_start, initargs=(settings, os.getpid()))
         self._depth = workers * IN_FLIGHT
         self.broken = False
 
@@ -97,11 +104,30 @@ class Prevalidator:
         return [False] * size
 
 
-def _start(settings: Settings) -> None:
+def _start(settings: Settings, parent: int) -> None:
     global _validator
+    _die_with(parent)
     from fhir_adapter.pipeline.validating import offline_validator
 
     _validator = offline_validator(settings)
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when the load that started it ends, even by kill -9 (no cleanup runs
+    there): Linux signals it at once (``PR_SET_PDEATHSIG``); elsewhere, and should the
+    parent have gone before the signal was asked for, a thread sees the parent change."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _check(texts: list[bytes]) -> list[bool]:
