@@ -257,6 +257,8 @@ def dashboard(size: Size) -> list[Figure]:
                "< 1 s" if judged else "", r["slowest_page_seconds"] < 1 if judged else None, r),
         Figure("dashboard.first_page", f"first page after a change (builds the snapshot), "
                f"{where}", r["first_page_seconds"], "s", base, label),
+        Figure("dashboard.prepare", f"shared pages made in the background after a change, "
+               f"{where}", r["prepare_seconds"], "s", base, label),
     ]
 
 

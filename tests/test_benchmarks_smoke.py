@@ -24,7 +24,7 @@ EXPECTED = {
                     "bulk_ndjson.rss_flat"},
     "lab_feed": {"lab_feed.rate"},
     "pull": {"pull.nothing_new", "pull.after_change", "pull.read", "pull.search_subject"},
-    "dashboard": {"dashboard.slowest_page", "dashboard.first_page"},
+    "dashboard": {"dashboard.slowest_page", "dashboard.first_page", "dashboard.prepare"},
 }
 #: the only benchmark that may be skipped here: it needs a PostgreSQL server
 MAY_SKIP = {"ingest_http.postgresql"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,8 @@ class Workspace:
         self._used = 0.0  # monotonic time of the last snapshot asked for
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: made for each snapshot the warming thread builds (the dashboard's shared pages)
+        self.prepare: Callable[[Snapshot], None] | None = None
 
     @property
     def rules(self) -> QueryRules:
@@ -84,12 +87,17 @@ class Workspace:
         self._thread = None
 
     def _warm(self, stop: threading.Event) -> None:
+        prepared: Snapshot | None = None
         while not stop.wait(WARM_EVERY_SECONDS):
-            if self._used and time.monotonic() - self._used < WARM_WHILE_USED_SECONDS:
-                try:
-                    self._current()
-                except AdapterError:  # a database that is away now: the next round
-                    continue
+            if not self._used or time.monotonic() - self._used > WARM_WHILE_USED_SECONDS:
+                continue
+            try:
+                snapshot = self._current()
+            except AdapterError:  # a database that is away now: the next round
+                continue
+            if snapshot is not prepared and self.prepare is not None:
+                self.prepare(snapshot)
+                prepared = snapshot
 
     def _build(self) -> Snapshot:
         pipeline = self.pipeline

@@ -14,12 +14,23 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from fhir_adapter.api.deps import in_thread, pipeline_of
 from fhir_adapter.api.ui.access import COOKIE, Refusal, allowed, known, viewer
 from fhir_adapter.api.ui.charts import bar_chart, line_chart
+from fhir_adapter.api.ui.grid_html import grid_rows
 from fhir_adapter.api.ui.render import render
 from fhir_adapter.api.ui.trajectories import charts
 from fhir_adapter.errors import AuthError
 from fhir_adapter.pipeline.workspace_access import workspace_of
 from fhir_adapter.trial.endpoints import summarize
-from fhir_adapter.workspace import DAY0, KINDS, STATES, Snapshot, cell, columns, grid, queries
+from fhir_adapter.workspace import (
+    DAY0,
+    KINDS,
+    STATES,
+    QueryRules,
+    Snapshot,
+    cell,
+    columns,
+    grid,
+    queries,
+)
 from fhir_adapter.workspace.dataset import category_label
 
 __all__ = ["router"]
@@ -32,6 +43,7 @@ def _snapshot(request: Request) -> Snapshot:
     viewer(request)
     workspace = workspace_of(pipeline_of(request))
     if not workspace.warming:  # from the first page on, the snapshot follows the data
+        workspace.prepare = prepare(workspace.rules)
         workspace.start_warming()
         request.app.state.workspace = workspace
     return workspace.snapshot()
@@ -56,23 +68,66 @@ def _refused(request: Request, refused: Refusal) -> HTMLResponse:
                  next=target, forbidden=refused.status == 403)
 
 
-@router.get("")
-@router.get("/")
-async def schedule(request: Request, analyte: Text = None) -> Response:
-    """The page is the same for every viewer of a snapshot: made once per analyte."""
+def _schedule(snapshot: Snapshot, analyte: str | None) -> str:
+    chosen = analyte if analyte in snapshot.catalogue.analytes else None
+    shown = columns(snapshot)
+    return snapshot.memo(("schedule", chosen), lambda: render(
+        "schedule.html", path="/ui", body=grid_rows(grid(snapshot, chosen), shown, chosen),
+        count=len(snapshot.participants), columns=shown, states=STATES, analyte=chosen,
+        analytes=snapshot.catalogue.analytes, title="Schedule of activities"))
+
+
+def _queries(snapshot: Snapshot, rules: QueryRules, kind: str | None) -> str:
+    chosen = kind if kind in KINDS else None
+    found = snapshot.memo("queries", lambda: queries(snapshot, rules))
+    return snapshot.memo(("queries", chosen), lambda: render(
+        "queries.html", path="/ui/queries", queries=[q for q in found if chosen in (None, q.kind)],
+        kinds=KINDS, counts=Counter(q.kind for q in found), kind=chosen or "",
+        zone=snapshot.study.timezone, title="Queries"))
+
+
+def _summary(snapshot: Snapshot) -> str:
+    def page() -> str:
+        study = summarize([p.endpoints for p in snapshot.participants],
+                          snapshot.study.median_changes)
+        bars = {code: bar_chart(code, sorted(values.items())) for code, values in
+                study.counts.items()}
+        return render("summary.html", path="/ui/summary", summary=study, bars=bars,
+                      snapshot=snapshot, participants=len(snapshot.participants),
+                      title="Study summary")
+
+    return snapshot.memo("summary", page)
+
+
+def prepare(rules: QueryRules) -> Any:
+    """What the workspace's warming thread makes for each new snapshot: the pages every viewer
+    of a snapshot sees alike (the schedule of all analytes, the queries, the summary)."""
+
+    def made(snapshot: Snapshot) -> None:
+        _schedule(snapshot, None)
+        _queries(snapshot, rules, None)
+        _summary(snapshot)
+
+    return made
+
+
+async def _shared(request: Request, page: Any) -> Response:
+    """A page the same for every viewer of a snapshot (made once per snapshot)."""
 
     def build() -> str:
         snapshot = _snapshot(request)
-        chosen = analyte if analyte in snapshot.catalogue.analytes else None
-        return snapshot.memo(("schedule", chosen), lambda: render(
-            "schedule.html", path="/ui", rows=grid(snapshot, chosen), columns=columns(snapshot),
-            states=STATES, analyte=chosen, analytes=snapshot.catalogue.analytes,
-            title="Schedule of activities"))
+        return str(page(snapshot))
 
     try:
         return HTMLResponse(await in_thread(build))
     except Refusal as refused:
         return _refused(request, refused)
+
+
+@router.get("")
+@router.get("/")
+async def schedule(request: Request, analyte: Text = None) -> Response:
+    return await _shared(request, lambda snapshot: _schedule(snapshot, analyte))
 
 
 @router.get("/participants/{subject}/visits/{visit}")
@@ -131,30 +186,13 @@ async def value(request: Request, subject: str, value_id: str) -> Response:
 
 @router.get("/queries")
 async def queries_page(request: Request, kind: Text = None) -> Response:
-    def build() -> dict[str, Any]:
-        snapshot = _snapshot(request)
-        rules = workspace_of(pipeline_of(request)).rules
-        found = snapshot.memo("queries", lambda: queries(snapshot, rules))
-        counts = Counter(q.kind for q in found)
-        shown = [q for q in found if kind in (None, "", q.kind)]
-        return {"queries": shown, "kinds": KINDS, "counts": counts, "kind": kind or "",
-                "zone": snapshot.study.timezone, "title": "Queries"}
-
-    return await _guarded(request, "queries.html", build)
+    rules = workspace_of(pipeline_of(request)).rules
+    return await _shared(request, lambda snapshot: _queries(snapshot, rules, kind))
 
 
 @router.get("/summary")
 async def summary(request: Request) -> Response:
-    def build() -> dict[str, Any]:
-        snapshot = _snapshot(request)
-        study = snapshot.memo("summary", lambda: summarize(
-            [p.endpoints for p in snapshot.participants], snapshot.study.median_changes))
-        bars = {code: bar_chart(code, sorted(values.items())) for code, values in
-                study.counts.items()}
-        return {"summary": study, "bars": bars, "snapshot": snapshot,
-                "participants": len(snapshot.participants), "title": "Study summary"}
-
-    return await _guarded(request, "summary.html", build)
+    return await _shared(request, _summary)
 
 
 @router.get("/audit")
