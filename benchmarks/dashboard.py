@@ -72,6 +72,7 @@ def run(observations: int = 20_000) -> dict[str, Any]:
                 assert answer.status_code == 200, (path, answer.status_code)
                 pages[path] = round(seconds, 3)
         finally:
+            workspace_of(pipeline).stop_warming()
             pipeline.store.close()
     slowest = max(pages, key=lambda p: pages[p])
     return {

@@ -82,9 +82,12 @@ class Workspace:
     def warming(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def stop_warming(self) -> None:
+    def stop_warming(self, *, wait: float = 10.0) -> None:
+        """Stop the warming thread, waiting up to ``wait`` seconds for a build under way."""
         self._stop.set()
-        self._thread = None
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=wait)
 
     def _warm(self, stop: threading.Event) -> None:
         prepared: Snapshot | None = None

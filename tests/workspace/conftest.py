@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fhir_adapter.pipeline import Pipeline
+from fhir_adapter.pipeline.workspace_access import workspace_of
 from fhir_adapter.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,4 +29,5 @@ def sample_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeli
     summary = pipeline.ingest_paths(sample_files(), sender="cli")
     assert not summary.errors
     yield pipeline
+    workspace_of(pipeline).stop_warming()
     pipeline.store.close()

@@ -14,6 +14,7 @@ import pytest
 
 from fhir_adapter.api import create_app
 from fhir_adapter.pipeline import Pipeline
+from fhir_adapter.pipeline.workspace_access import workspace_of
 from fhir_adapter.settings import Settings
 from fhir_adapter.store.tokens import TokenFile
 from tests.api.api_harness import serve_in_thread
@@ -46,6 +47,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     assert not pipeline.ingest_paths(sample_files(), sender="cli").errors
     with serve_in_thread(create_app(settings, pipeline)) as base:
         yield {"root": base.removesuffix("/fhir"), "token": ui_token, "ehr": ehr_token}
+    workspace_of(pipeline).stop_warming()
     pipeline.store.close()
 
 
