@@ -44,11 +44,13 @@ class Size:
     bulk_observations: int
     feed_observations: int
     pull_observations: int
+    sdtm_observations: int
 
 
 SIZES = {
-    "smoke": Size(200, 2, 1, 200, (5, 100), 1_000, 1_000, 1_000),
-    "full": Size(1000, 5, 5, 1000, (5, 100, 1000, 10_000), 1_000_000, 100_000, 100_000),
+    "smoke": Size(200, 2, 1, 200, (5, 100), 1_000, 1_000, 1_000, 1_000),
+    "full": Size(1000, 5, 5, 1000, (5, 100, 1000, 10_000), 1_000_000, 100_000, 100_000,
+                 1_000_000),
 }
 
 
@@ -262,6 +264,22 @@ def dashboard(size: Size) -> list[Figure]:
     ]
 
 
+def sdtm(size: Size) -> list[Figure]:
+    """``export sdtm`` (NDJSON, every domain) against ``results --format csv`` of the same
+    store, and the highest RSS of the export's second half against its first half."""
+    r = _module("sdtm").run(size.sdtm_observations)
+    where = f"{r['observations']:,} Observations, {r['participants']:,} participants"
+    return [
+        Figure("sdtm.seconds", f"export sdtm (ndjson), {where}", r["sdtm_seconds"], "s",
+               r["csv_seconds"], "results --format csv of the same store", "<= 2x the CSV",
+               r["sdtm_seconds"] <= 2 * r["csv_seconds"], r),
+        Figure("sdtm.rss_flat", "highest RSS of the export's second half vs its first",
+               r["rss_second_half_mb"], "MB", r["rss_first_half_mb"],
+               "highest RSS of its first half", "<= 1.25x (flat)",
+               r["rss_second_half_mb"] <= 1.25 * r["rss_first_half_mb"]),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[Size], list[Figure]]] = {
     "validation": validation,
     "ingest_http.sqlite": ingest_http_sqlite,
@@ -271,6 +289,7 @@ BENCHMARKS: dict[str, Callable[[Size], list[Figure]]] = {
     "lab_feed": lab_feed,
     "pull": pull,
     "dashboard": dashboard,
+    "sdtm": sdtm,
 }
 
 

@@ -25,6 +25,7 @@ EXPECTED = {
     "lab_feed": {"lab_feed.rate"},
     "pull": {"pull.nothing_new", "pull.after_change", "pull.read", "pull.search_subject"},
     "dashboard": {"dashboard.slowest_page", "dashboard.first_page", "dashboard.prepare"},
+    "sdtm": {"sdtm.seconds", "sdtm.rss_flat"},
 }
 #: the only benchmark that may be skipped here: it needs a PostgreSQL server
 MAY_SKIP = {"ingest_http.postgresql"}
@@ -95,6 +96,9 @@ def test_the_measured_work_was_really_done(smoke: Any) -> None:
         assert point["results"] > 0
     validation = figures["validation.full"]["details"]
     assert validation["problems"] == 0  # the benchmark Bundle is valid: all rules were run
+    sdtm = figures["sdtm.seconds"]["details"]
+    assert sdtm["kept"] == sdtm["observations"]
+    assert sdtm["records"]["DM"] == sdtm["participants"] and sdtm["records"]["LB"] > 0
 
 
 def test_an_unknown_benchmark_name_is_refused_not_silently_skipped(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from fhir_adapter.pipeline.entries import (
 from fhir_adapter.pipeline.outcomes import BundleOutcome, EntryOutcome, LoadSummary
 from fhir_adapter.pipeline.parallel import Prevalidator, worker_count
 from fhir_adapter.pipeline.requests import Request
+from fhir_adapter.pipeline.sdtm_export import export_sdtm
 from fhir_adapter.pipeline.validating import (
     check_document,
     load_mapper,
@@ -30,6 +31,7 @@ from fhir_adapter.pipeline.validating import (
 )
 from fhir_adapter.pipeline.writer import Writer
 from fhir_adapter.publication import Publication, RecomputeReport, configured_key
+from fhir_adapter.sdtm import ExportReport
 from fhir_adapter.settings import Settings
 from fhir_adapter.store import Store
 from fhir_adapter.store.outbox import OutboxStore
@@ -266,6 +268,12 @@ class Pipeline:
 
     def results_csv(self) -> str:
         return self.publication.csv()
+
+    def export_sdtm(self, out: Path, format: str = "dataset-json") -> ExportReport:  # noqa: A002
+        """CDISC SDTM datasets (DM, LB, EX, SV, TV) of every participant into the folder
+        ``out``, with define.xml and metadata.json; pseudonymised as the results are."""
+        mappings = self.settings.mappings_dir if self.settings is not None else None
+        return export_sdtm(self.publication, out, format, mappings=mappings)
 
     @property
     def outbox(self) -> OutboxStore:
