@@ -9,7 +9,12 @@ from typing import Annotated
 import typer
 
 from fhir_adapter.cli.base import Exit, app, err, ingest_files, open_pipeline, out
-from fhir_adapter.cli.tables import endpoint_tables, participants_table, summary_table
+from fhir_adapter.cli.tables import (
+    NOT_KEPT_BEFORE,
+    endpoint_tables,
+    participants_table,
+    summary_table,
+)
 from fhir_adapter.errors import UnusableInput
 from fhir_adapter.paths import sample_bundles_dir
 from fhir_adapter.pipeline import LoadSummary, Pipeline
@@ -41,12 +46,14 @@ def enroll(
     identifier: Annotated[str, typer.Option(help="The Patient's identifier, SYSTEM|VALUE")],
     subject: Annotated[str, typer.Option(help="The subject code in the trial")],
 ) -> None:
-    """Enroll a patient (by identifier) with a subject code, before or after their data."""
+    """Enroll a patient (by identifier) with a subject code. What comes after is kept; data
+    received before the enrollment was not kept and must be sent (or pulled) again."""
     system, sep, value = identifier.partition("|")
     if not sep or not value:
         raise UnusableInput(f"--identifier {identifier!r} is not SYSTEM|VALUE")
     open_pipeline().enroll(system, value, subject)
     out.print(f"enrolled {system}|{value} as {subject}", markup=False)
+    out.print(NOT_KEPT_BEFORE, markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -11,7 +11,12 @@ from fhir_adapter.pipeline.workspace_access import workspace_of
 from fhir_adapter.trial.model import ParticipantEndpoints, VisitResult
 from fhir_adapter.workspace.overview import overview
 
-__all__ = ["endpoint_tables", "participants_table", "summary_table"]
+__all__ = ["NOT_KEPT_BEFORE", "endpoint_tables", "participants_table", "summary_table"]
+
+#: What an enrollment after the data means (INTERFACES.md, "Enrollment after the data").
+NOT_KEPT_BEFORE = ("Data received for a patient before their enrollment was answered and not "
+                   "kept: send it again (ingest the files again, or pull --since an earlier "
+                   "instant) to take it up.")
 
 ENDPOINT_COLUMNS = ("endpoint", "analyte", "visit", "value", "unit", "baseline", "change",
                     "change %", "category")
@@ -32,7 +37,8 @@ def summary_table(summary: LoadSummary) -> Table:
 def participants_table(pipeline: Pipeline) -> Table:
     """One row per participant: subject, status, sex, age at Day 0, Day 0, visits with a
     value, the visits missed, values out of window (``participants`` has the latest values)."""
-    table = Table(title="Participants", title_justify="left")
+    table = Table(title="Participants", title_justify="left", caption=NOT_KEPT_BEFORE,
+                  caption_justify="left")
     for name in ("subject", "status", "sex", "age", "Day 0", "visits", "missed",
                  "out of window"):
         table.add_column(name, justify="right" if name in ("age", "visits", "out of window")

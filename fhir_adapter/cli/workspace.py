@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import sys
+import textwrap
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from fhir_adapter.cli.base import app, open_pipeline, out
+from fhir_adapter.cli.tables import NOT_KEPT_BEFORE
 from fhir_adapter.errors import UnusableInput
 from fhir_adapter.pipeline.workspace_access import workspace_of
 from fhir_adapter.workspace import KINDS, STATES, Snapshot, columns, grid, queries
@@ -80,7 +82,7 @@ def participants(format: Format = "table") -> None:  # noqa: A002
     for r in rows:
         lines.append(r["subject"])
         lines += wrapped(f"{a} {v} {units[a]}" for a, v in r["latest"].items())
-    _print(lines)
+    _print([*lines, "", *textwrap.wrap(NOT_KEPT_BEFORE, 100)])
 
 
 def fit(value: Decimal, room: int) -> str:

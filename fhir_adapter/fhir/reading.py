@@ -16,6 +16,7 @@ __all__ = [
     "BundleEntry",
     "InputFile",
     "bundle_entries",
+    "is_ndjson_file",
     "iter_ndjson",
     "load_json",
     "loads",
@@ -184,6 +185,11 @@ def _open(path: Path) -> IO[bytes]:
     if path.name.endswith(".gz"):
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return path.open("rb")
+
+
+def is_ndjson_file(path: Path | str) -> bool:
+    """Whether ``read_path`` reads this file as NDJSON (by its name, else by its first lines)."""
+    return _is_ndjson(Path(path))
 
 
 def _is_ndjson(path: Path) -> bool:

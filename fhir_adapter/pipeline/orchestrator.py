@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fhir_adapter.errors import AdapterError, NotFhir, UnusableInput, Where
-from fhir_adapter.fhir import InputFile, bundle_entries, ndjson_lines, read_path
+from fhir_adapter.fhir import InputFile, bundle_entries, is_ndjson_file, ndjson_lines, read_path
 from fhir_adapter.mapping import Mapper
 from fhir_adapter.pipeline import audit, parallel, refusals
 from fhir_adapter.pipeline.bulk import ingest_lines
@@ -19,6 +19,7 @@ from fhir_adapter.pipeline.entries import (
     expand_inputs,
     file_size,
 )
+from fhir_adapter.pipeline.export import ingest_export
 from fhir_adapter.pipeline.outcomes import BundleOutcome, EntryOutcome, LoadSummary
 from fhir_adapter.pipeline.parallel import Prevalidator, worker_count
 from fhir_adapter.pipeline.requests import Request
@@ -98,8 +99,14 @@ class Pipeline:
 
     def _ingest_paths(self, paths: Iterable[Path | str], sender: str,
                       progress: Progress | None, summary: LoadSummary) -> None:
+        """Bundles and lone resources file by file; the NDJSON files, after them, as one
+        export (``pipeline.export``: enrollment first, ``Type/id`` resolved across files)."""
+        export: list[Path] = []
         for path, walked in expand_inputs(paths):
             summary.files += 1
+            if _is_ndjson(path):
+                export.append(path)
+                continue
             try:
                 self._ingest_file(path, sender, summary)
             except NotFhir as exc:
@@ -112,6 +119,11 @@ class Pipeline:
                 summary.add_error(exc.located(file=str(path)))
             if progress is not None:
                 progress(path)
+        if export:
+            ingest_export(self, export, sender=sender, summary=summary)
+            for path in export:
+                if progress is not None:
+                    progress(path)
 
     def process_bundle(self, bundle: dict[str, Any], *, sender: str, source: str = "request",
                        prefer: str = "representation") -> BundleOutcome:
@@ -222,17 +234,27 @@ class Pipeline:
 
     def _ingest_lines(self, path: Path, opened: InputFile, sender: str,
                       summary: LoadSummary) -> None:
-        workers = worker_count(self.settings)
-        if (workers and self.settings is not None and opened.format == "ndjson"
-                and file_size(path) >= parallel.MIN_BYTES):
-            with Prevalidator(self.settings, workers) as pool:
-                lines = pool.lines(ndjson_lines(path))
-                ingest_lines(self.writer, checked_line_requests(lines, path,
-                                                                summary.add_unreadable),
-                             sender=sender, file=str(path), summary=summary)
+        if opened.format == "ndjson":
+            self._ingest_ndjson(path, sender, summary)
             return
         ingest_lines(self.writer, bundle_requests(opened), sender=sender, file=str(path),
                      summary=summary)
+
+    def _ingest_ndjson(self, path: Path, sender: str, summary: LoadSummary, *,
+                       skip: Collection[int] = ()) -> None:
+        """The lines of an NDJSON file but those in ``skip`` (taken by an earlier phase)."""
+        workers = worker_count(self.settings)
+        raw: Iterator[tuple[int, bytes]] = (
+            (n, text) for n, text in ndjson_lines(path) if n not in skip)
+        if workers and self.settings is not None and file_size(path) >= parallel.MIN_BYTES:
+            with Prevalidator(self.settings, workers) as pool:
+                ingest_lines(self.writer, checked_line_requests(pool.lines(raw), path,
+                                                                summary.add_unreadable),
+                             sender=sender, file=str(path), summary=summary)
+            return
+        ingest_lines(self.writer, checked_line_requests(((n, t, False) for n, t in raw), path,
+                                                        summary.add_unreadable),
+                     sender=sender, file=str(path), summary=summary)
 
     # -- what is published (the api's and the command line's port to the publication) ----
     def recompute_stale(self) -> RecomputeReport:
@@ -279,3 +301,10 @@ class Pipeline:
     def outbox(self) -> OutboxStore:
         """The delivery queue (claimed by fhir_adapter.outbound)."""
         return self.publication.outbox
+
+
+def _is_ndjson(path: Path) -> bool:
+    try:
+        return is_ndjson_file(path)
+    except OSError:
+        return False

@@ -68,9 +68,10 @@ class Writer:
     # -- whole batches -----------------------------------------------------------------------
     def transaction(self, requests: list[Request], sender: str, file: str | None,
                     shared: Shared | None = None, *,
-                    action: str | None = None) -> list[EntryOutcome]:
+                    action: str | None = None, deferred: bool = False) -> list[EntryOutcome]:
         """All or nothing, in one database transaction (the first failing entry's error is
-        raised); with ``action`` its audit row is written in it too."""
+        raised); with ``action`` its audit row is written in it too; ``deferred``: the touched
+        participants are queued for recomputation, not recomputed (a bulk load)."""
         enrolled = self.enrolled(requests, sender)
         for request in requests:
             self.check(request, file, request.index in enrolled)
@@ -81,7 +82,7 @@ class Writer:
                 answers[request.index] = self.handle(ctx, request)
             subjects = set().union(*(a.subjects for a in answers.values()))
             self.touched |= subjects
-            self.after_change(unit, subjects)
+            (self.after_queue if deferred else self.after_change)(unit, subjects)
             if action is not None:
                 audit.write(unit, sender, action, [answers[r.index] for r in requests],
                             200 if action == "transaction" else answers[requests[0].index].status)
