@@ -36,6 +36,17 @@ class Settings(BaseSettings):
     #: keyed-hash secret for pseudonymous ids in result Bundles (>= 16 characters); when unset,
     #: one is generated once and kept in the database. It never leaves the adapter.
     pseudonym_key: SecretStr | None = None
+    #: the hospital's EHR that ``pull`` reads from: its FHIR base URL, the SMART Backend
+    #: Services client registered there (client id, private key file, scope), the token
+    #: endpoint when its smart-configuration does not name it, the Group of the trial
+    ehr_base_url: str | None = None
+    ehr_client_id: str | None = None
+    ehr_key_file: Path = Path("fhir-adapter-key.pem")
+    ehr_token_url: str | None = None
+    ehr_scope: str = "system/*.rs"
+    ehr_group_id: str | None = None
+    #: where a pull keeps the files it downloads until they are loaded
+    pull_dir: Path = Path("fhir-adapter-pull")
 
     def db_url(self) -> str:
         return self.database_url or default_database_url()

@@ -86,7 +86,7 @@ def _store_of(pipeline: Any, settings: Settings) -> Store:
 
 def create_app(settings: Settings, pipeline: PipelinePort | None = None) -> FastAPI:
     """The REST endpoint over ``pipeline`` (built from ``settings`` when not given)."""
-    from fhir_adapter.api import auth, metadata, read, ui, validate, write
+    from fhir_adapter.api import auth, jwks, metadata, read, ui, validate, write
 
     if pipeline is None:
         from fhir_adapter.pipeline import Pipeline
@@ -108,6 +108,6 @@ def create_app(settings: Settings, pipeline: PipelinePort | None = None) -> Fast
     app.state.push_worker = None
     app.state.smart = auth.LazySmartServer(lambda: ClientRegistry(_store_of(pipeline, settings)))
     install_error_handlers(app)
-    for module in (metadata, auth, validate, read, write, ui):
+    for module in (jwks, metadata, auth, validate, read, write, ui):
         app.include_router(module.router)
     return app

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 # the modules register their commands
-from fhir_adapter.cli import clients, export, load, publish, server, workspace  # noqa: F401
+from fhir_adapter.cli import (  # noqa: F401
+    clients,
+    ehr,
+    export,
+    load,
+    publish,
+    server,
+    workspace,
+)
 from fhir_adapter.cli.base import app, main
 
 __all__ = ["app", "main"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Annotated
@@ -15,13 +16,14 @@ from fhir_adapter.cli.tables import (
     participants_table,
     summary_table,
 )
-from fhir_adapter.errors import UnusableInput
+from fhir_adapter.errors import UnusableInput, Where
 from fhir_adapter.paths import sample_bundles_dir
 from fhir_adapter.pipeline import LoadSummary, Pipeline
 from fhir_adapter.settings import Settings
 from fhir_adapter.trial.model import ParticipantEndpoints
 
-__all__ = ["DEMO_DATABASE", "RESULTS_FILE", "demo", "enroll", "ingest", "sample_files"]
+__all__ = ["DEMO_DATABASE", "RESULTS_FILE", "demo", "enroll", "ingest", "read_roster",
+           "sample_files"]
 
 DEMO_DATABASE = "fhir-adapter-demo.db"
 RESULTS_FILE = "results.json"
@@ -43,17 +45,65 @@ def ingest(
 
 @app.command()
 def enroll(
-    identifier: Annotated[str, typer.Option(help="The Patient's identifier, SYSTEM|VALUE")],
-    subject: Annotated[str, typer.Option(help="The subject code in the trial")],
+    identifier: Annotated[str | None, typer.Option(
+        help="The Patient's identifier, SYSTEM|VALUE")] = None,
+    subject: Annotated[str | None, typer.Option(help="The subject code in the trial")] = None,
+    roster: Annotated[Path | None, typer.Option(
+        "--from", help="A roster CSV: columns identifier (SYSTEM|VALUE) and subject, or "
+                       "system, value and subject")] = None,
 ) -> None:
-    """Enroll a patient (by identifier) with a subject code. What comes after is kept; data
-    received before the enrollment was not kept and must be sent (or pulled) again."""
-    system, sep, value = identifier.partition("|")
-    if not sep or not value:
-        raise UnusableInput(f"--identifier {identifier!r} is not SYSTEM|VALUE")
-    open_pipeline().enroll(system, value, subject)
-    out.print(f"enrolled {system}|{value} as {subject}", markup=False)
+    """Enroll a patient (by identifier) with a subject code, or every row of a roster. What
+    comes after is kept; data received before the enrollment was not kept and must be sent
+    (or pulled) again."""
+    if roster is not None:
+        if identifier or subject:
+            raise UnusableInput("--from excludes --identifier and --subject")
+        rows = read_roster(roster)
+    elif identifier and subject:
+        system, sep, value = identifier.partition("|")
+        if not sep or not value:
+            raise UnusableInput(f"--identifier {identifier!r} is not SYSTEM|VALUE")
+        rows = [(system, value, subject)]
+    else:
+        raise UnusableInput("give --identifier and --subject, or --from FILE.csv")
+    pipeline = open_pipeline()
+    for system, value, code in rows:
+        pipeline.enroll(system, value, code)
+        out.print(f"enrolled {system}|{value} as {code}", markup=False)
     out.print(NOT_KEPT_BEFORE, markup=False, soft_wrap=True)
+
+
+def read_roster(path: Path) -> list[tuple[str, str, str]]:
+    """(system, value, subject) of each row; every row is checked before any is enrolled."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            table = list(csv.reader(fh))
+    except OSError as exc:
+        raise UnusableInput(f"cannot read the roster ({exc.strerror})",
+                            where=Where(str(path))) from None
+    header = [h.strip().lower() for h in (table[0] if table else [])]
+    if header not in (["identifier", "subject"], ["system", "value", "subject"]):
+        raise UnusableInput("the first row must be: identifier,subject (or "
+                            "system,value,subject)", where=Where(str(path), line=1))
+    rows: list[tuple[str, str, str]] = []
+    for number, cells in enumerate(table[1:], start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        cells = [c.strip() for c in cells]
+        if len(cells) != len(header):
+            raise UnusableInput(f"{len(cells)} columns, not {len(header)}",
+                                where=Where(str(path), line=number))
+        if len(header) == 2:
+            system, sep, value = cells[0].partition("|")
+            if not sep:
+                raise UnusableInput(f"identifier {cells[0]!r} is not SYSTEM|VALUE",
+                                    where=Where(str(path), line=number))
+            cells = [system, value, cells[1]]
+        if not all(cells):
+            raise UnusableInput("system, value and subject are all needed",
+                                where=Where(str(path), line=number))
+        rows.append((cells[0], cells[1], cells[2]))
+    return rows
 
 
 @app.command()

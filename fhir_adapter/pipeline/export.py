@@ -7,7 +7,8 @@ Patient is known, and an Observation of that Patient cannot be judged before the
 So the files of one export are read in three phases, each line handled once:
 
 1. the ResearchSubjects, with the Patients they name, as one set of entries whose ``Type/id``
-   references resolve to one another (as the entries of a batch do);
+   references resolve to one another (as the entries of a batch do); a ResearchSubject's
+   ``study`` naming the export's own ResearchStudy of this study is known as this study;
 2. the other Patients (a roster enrollment by identifier keeps them);
 3. every other line, in file order (Specimens and Observations find each other either way).
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -33,10 +34,11 @@ from fhir_adapter.pipeline.requests import Request, plan, processing_order, targ
 
 if TYPE_CHECKING:
     from fhir_adapter.pipeline.orchestrator import Pipeline
+    from fhir_adapter.trial.definitions import StudyDefinition
 
 __all__ = ["ExportFile", "ingest_export", "scan"]
 
-_ENROLLMENT_MARKS = (b'"ResearchSubject"', b'"Patient"')
+_ENROLLMENT_MARKS = (b'"ResearchSubject"', b'"Patient"', b'"ResearchStudy"')
 
 
 @dataclass(slots=True)
@@ -46,6 +48,7 @@ class ExportFile:
     path: Path
     subjects: list[int] = field(default_factory=list)  # ResearchSubject lines
     patients: dict[int, str] = field(default_factory=dict)  # Patient line -> its id ("" none)
+    studies: dict[int, dict[str, Any]] = field(default_factory=dict)  # ResearchStudy lines
     taken: set[int] = field(default_factory=set)
 
 
@@ -69,6 +72,8 @@ def scan(paths: Iterable[Path]) -> list[ExportFile]:
             elif rtype == "Patient":
                 rid = resource.get("id")
                 found.patients[line_no] = rid if isinstance(rid, str) else ""
+            elif rtype == "ResearchStudy":
+                found.studies[line_no] = resource
         files.append(found)
     return files
 
@@ -107,8 +112,11 @@ def _enrollment(pipeline: Pipeline, files: list[ExportFile], sender: str,
     transaction, their ``Type/id`` references resolved among them."""
     located: list[tuple[Request, str]] = []
     named: set[str] = set()
+    studies = {str(s.get("id")) for f in files for s in f.studies.values()
+               if s.get("id") and pipeline.mapper.is_this_study(s)}
     for export_file in files:
         for request in _selected(export_file.path, set(export_file.subjects)):
+            _name_the_study(request, studies, pipeline.study)
             located.append((request, str(export_file.path)))
             named |= _patient_ids(request)
     if not located:
@@ -143,6 +151,23 @@ def _enrollment(pipeline: Pipeline, files: list[ExportFile], sender: str,
         export_file.taken |= set(export_file.subjects)
         export_file.taken |= {n for n, rid in export_file.patients.items() if rid in named}
     audit.record(pipeline.store, sender, "ingest", done)
+
+
+def _name_the_study(request: Request, studies: set[str], study: StudyDefinition) -> None:
+    """A ResearchSubject naming the export's own ResearchStudy of this study (``study:
+    ResearchStudy/<EHR id>``) gets the study's identifier beside that reference, so that it is
+    known as this study (the EHR's id is not the adapter's)."""
+    resource = request.resource or {}
+    reference = resource.get("study")
+    if not isinstance(reference, dict) or "identifier" in reference:
+        return
+    text = reference.get("reference")
+    if not isinstance(text, str):
+        return
+    rtype, _, rid = text.split("/_history/")[0].rstrip("/").rpartition("/")
+    if rtype.rsplit("/", 1)[-1] == "ResearchStudy" and rid in studies:
+        identifier = {"system": study.identifier_system, "value": study.identifier_value}
+        request.resource = {**resource, "study": {**reference, "identifier": identifier}}
 
 
 def _patient_ids(request: Request) -> set[str]:

@@ -13,6 +13,7 @@ from fhir_adapter.errors import ConfigError
 from fhir_adapter.store.base import Clock
 from fhir_adapter.store.engine import make_engine, upgrade
 from fhir_adapter.store.participants import ParticipantRepository
+from fhir_adapter.store.pulls import PullRepository
 from fhir_adapter.store.resources import ResourceRepository
 from fhir_adapter.store.results import ResultRepository
 from fhir_adapter.store.schema import metadata
@@ -25,7 +26,8 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Unit(ResourceRepository, ParticipantRepository, ResultRepository, StampRepository):
+class Unit(ResourceRepository, ParticipantRepository, ResultRepository, StampRepository,
+           PullRepository):
     """One unit of work: every repository method, on one connection, in one transaction."""
 
 

@@ -28,6 +28,8 @@ __all__ = [
     "metadata",
     "outbox",
     "participant",
+    "pull_job",
+    "pull_watermark",
     "recompute_pending",
     "resource",
     "resource_key",
@@ -236,4 +238,25 @@ smart_access_token = Table(
     Column("scopes", Text, nullable=False),
     Column("issued_at", Instant, nullable=False),
     Column("expires_at", Instant, nullable=False, index=True),
+)
+
+#: A Bulk Data export kicked off on an EHR and not loaded yet (one per EHR base URL): a pull
+#: that stopped resumes from its polling URL.
+pull_job = Table(
+    "pull_job",
+    metadata,
+    Column("base_url", String(500), primary_key=True),
+    Column("status_url", Text, nullable=False),
+    Column("request", Text, nullable=False),
+    Column("kicked_at", Instant, nullable=False),
+    Column("manifest", Document),
+)
+
+#: The ``transactionTime`` of the last export loaded from an EHR: the next ``_since``.
+pull_watermark = Table(
+    "pull_watermark",
+    metadata,
+    Column("base_url", String(500), primary_key=True),
+    Column("transaction_time", String(40), nullable=False),
+    Column("pulled_at", Instant, nullable=False),
 )

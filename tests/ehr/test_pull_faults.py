@@ -1,0 +1,58 @@
+"""``pull`` against a server of faults (tests/ehr/faulty_bulk.py): 429 with Retry-After in both
+forms on kick-off and status, a 503 then success on a download, a token refused mid-pull (one new
+token, one retry), an error file; and the client assertion as SMART asks it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from export_files import SAMPLES, export_resources
+
+from fhir_adapter.outbound.bulk_client import BulkClient, ExportRequest
+from fhir_adapter.outbound.smart import SmartAuth, create_key
+from fhir_adapter.pipeline import Pipeline
+from fhir_adapter.pipeline.pull import DEFAULT_TYPES, pull
+from fhir_adapter.settings import Settings
+
+from .faulty_bulk import FaultyBulkServer
+
+CLIENT = "site-adapter"
+P1_OBSERVATIONS = 172  # Observation entries of p1-FSGS-01.json
+
+
+@pytest.mark.parametrize("algorithm", ["RS384", "ES384"])
+def test_a_pull_weathers_the_faults_of_its_server(tmp_path: Path, algorithm: str) -> None:
+    key_file = tmp_path / "key.pem"
+    jwks = create_key(key_file, algorithm)
+    by_type: dict[str, str] = {}
+    for resource in export_resources([SAMPLES / "p1-FSGS-01.json"], corrected=False):
+        by_type[resource["resourceType"]] = by_type.get(resource["resourceType"], "") + \
+            json.dumps(resource) + "\n"
+    pipeline = Pipeline.from_settings(Settings(database_url=f"sqlite:///{tmp_path / 'a.db'}",
+                                               bulk_workers=0))
+    sleeps: list[float] = []
+    with FaultyBulkServer(by_type, jwks, CLIENT) as server:
+        auth = SmartAuth(server.base, CLIENT, key_file)
+        client = BulkClient(server.base, auth, sleep=sleeps.append)
+        report = pull(pipeline, client, ExportRequest(DEFAULT_TYPES, patient_level=True),
+                      workdir=tmp_path / "pull")
+    assert sleeps[0] == 7.0  # kick-off: 429, Retry-After: 7
+    assert 20.0 <= sleeps[1] <= 30.0  # status: 429, Retry-After an HTTP-date 30 s ahead
+    assert sleeps[2] == 4.0  # status: 202 with X-Progress, Retry-After: 4
+    assert sleeps[3] == 1.0  # download: 503, Retry-After: 1
+    assert server.tokens == ["token-1", "token-2"]  # refused mid-pull: one new token
+    assert server.seen["GET /fhir/files/Observation"] == 3  # 503, 401, then the file
+    assert report.server_errors == ["error: Specimen export failed: index unavailable"]
+    assert report.exit_code == 1  # the export's errors make the pull's exit code 1
+    assert report.summary.by_type["Observation"].kept == P1_OBSERVATIONS
+    assert report.summary.errors == []
+    assert server.deleted
+    for claims, header in zip(server.assertions, server.headers, strict=True):
+        assert header["alg"] == algorithm and header["typ"] == "JWT"
+        assert header["kid"] == jwks["keys"][0]["kid"]
+        assert claims["iss"] == claims["sub"] == CLIENT
+        assert claims["aud"] == f"{server.root}/auth/token"
+        assert 0 < claims["exp"] - claims["iat"] <= 300
+    assert len({c["jti"] for c in server.assertions}) == 2
