@@ -158,3 +158,14 @@ def test_enroll_after_the_data_says_what_was_not_kept(tmp_path: Path,
     [record] = pipeline.records()
     assert len(record.measurements) == P1_OBSERVATIONS
     pipeline.store.close()
+
+
+def test_a_file_of_the_export_that_cannot_be_read_is_an_error_the_others_load(
+        pipeline: Pipeline, tmp_path: Path) -> None:
+    good = write_ndjson(tmp_path / "export" / "a.ndjson", _one_participant())
+    bad = tmp_path / "export" / "b.ndjson.gz"
+    bad.write_bytes(b"not gzip at all\n")
+    summary = pipeline.ingest_paths([good, bad])
+    assert [e.where.file for e in summary.errors] == [str(bad)]
+    assert "cannot read file" in summary.errors[0].line()
+    assert summary.by_type["Observation"].kept == P1_OBSERVATIONS

@@ -52,30 +52,38 @@ class ExportFile:
     taken: set[int] = field(default_factory=set)
 
 
-def scan(paths: Iterable[Path]) -> list[ExportFile]:
-    """Where the ResearchSubjects and Patients are. A line that cannot be read is left to
-    the last phase, which reports it. Only lines that can be a Patient or ResearchSubject
-    (they hold the type name as a JSON string) are parsed."""
+def scan(paths: Iterable[Path], summary: LoadSummary) -> list[ExportFile]:
+    """Where the ResearchSubjects, Patients and ResearchStudies are. A line that cannot be
+    parsed is left to the last phase, which reports it; a file that cannot be read is an
+    error of its own and is left out. Only lines that can be one of these types (they hold
+    the type name as a JSON string) are parsed."""
     files: list[ExportFile] = []
     for path in paths:
-        found = ExportFile(path)
-        for line_no, text in ndjson_lines(path):
-            if not any(mark in text for mark in _ENROLLMENT_MARKS):
-                continue
-            try:
-                resource = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                continue
-            rtype = resource.get("resourceType") if isinstance(resource, dict) else None
-            if rtype == "ResearchSubject":
-                found.subjects.append(line_no)
-            elif rtype == "Patient":
-                rid = resource.get("id")
-                found.patients[line_no] = rid if isinstance(rid, str) else ""
-            elif rtype == "ResearchStudy":
-                found.studies[line_no] = resource
-        files.append(found)
+        try:
+            files.append(_scan_file(path))
+        except UnusableInput as exc:
+            summary.add_error(exc.located(file=str(path)))
     return files
+
+
+def _scan_file(path: Path) -> ExportFile:
+    found = ExportFile(path)
+    for line_no, text in ndjson_lines(path):
+        if not any(mark in text for mark in _ENROLLMENT_MARKS):
+            continue
+        try:
+            resource = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            continue
+        rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+        if rtype == "ResearchSubject":
+            found.subjects.append(line_no)
+        elif rtype == "Patient":
+            rid = resource.get("id")
+            found.patients[line_no] = rid if isinstance(rid, str) else ""
+        elif rtype == "ResearchStudy":
+            found.studies[line_no] = resource
+    return found
 
 
 def ingest_export(pipeline: Pipeline, paths: list[Path], *, sender: str,
@@ -83,11 +91,7 @@ def ingest_export(pipeline: Pipeline, paths: list[Path], *, sender: str,
     """Load the NDJSON files of one export (see the module's docstring). Errors are told
     with file and line; a file that cannot be read is an error of its own."""
     before = len(summary.errors)
-    try:
-        files = scan(paths)
-    except UnusableInput as exc:
-        summary.add_error(exc)
-        return
+    files = scan(paths, summary)
     _enrollment(pipeline, files, sender, summary)
     for export_file in files:
         rest = {n for n in export_file.patients if n not in export_file.taken}

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import orjson
 
@@ -91,7 +92,8 @@ def pull(pipeline: Pipeline, client: BulkClient, request: ExportRequest, *, work
         asked = ExportRequest(request.types, request.group, request.patient_level, since)
         status_url = client.kick_off(asked)
         with pipeline.store.transaction() as unit:
-            unit.start_pull_job(base, status_url, f"{asked.path()}?{asked.parameters()}")
+            unit.start_pull_job(base, status_url,
+                                f"{asked.path()}?{urlencode(asked.parameters())}")
         manifest = client.wait(status_url, progress)
     with pipeline.store.transaction() as unit:
         unit.set_pull_manifest(base, _manifest_body(manifest))

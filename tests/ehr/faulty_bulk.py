@@ -24,8 +24,12 @@ class FaultyBulkServer:
     attributes; ``seen`` counts the requests per path, ``assertions`` keeps the decoded
     client assertions."""
 
-    def __init__(self, files: dict[str, str], jwks: dict[str, Any], client_id: str) -> None:
+    def __init__(self, files: dict[str, str], jwks: dict[str, Any], client_id: str, *,
+                 deleted: list[str] = (), post_only: bool = False) -> None:
         self.files = files
+        self.deleted_keys = list(deleted)  # ``Type/id`` the export says were deleted
+        self.post_only = post_only  # the kick-off is a POST with Parameters (GET: 405)
+        self.kick_off_bodies: list[dict[str, Any]] = []
         self.keys = {k["kid"]: k for k in jwks["keys"]}
         self.client_id = client_id
         self.seen: Counter[str] = Counter()
@@ -76,7 +80,8 @@ class FaultyBulkServer:
     def root(self) -> str:
         return self.base[: -len("/fhir")]
 
-    def answer(self, method: str, path: str, auth: str) -> tuple[int, dict[str, str], bytes]:
+    def answer(self, method: str, path: str, auth: str,
+               body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
         count = self.seen[f"{method} {path}"]
         if path != "/fhir/.well-known/smart-configuration" and not self._authorised(auth):
             return 401, {}, b""
@@ -84,6 +89,11 @@ class FaultyBulkServer:
             return _json({"token_endpoint": f"{self.root}/auth/token",
                           "token_endpoint_auth_methods_supported": ["private_key_jwt"]})
         if path == "/fhir/Patient/$export":
+            if self.post_only and method == "GET":
+                return 405, {}, b""
+            if method == "POST":
+                self.kick_off_bodies.append(json.loads(body))
+                return 202, {"Content-Location": f"{self.base}/status/1"}, b""
             if count == 1:  # a new export refused while "another" runs: 429, seconds
                 return 429, {"Retry-After": "7"}, b""
             return 202, {"Content-Location": f"{self.base}/status/1"}, b""
@@ -104,6 +114,10 @@ class FaultyBulkServer:
             if name == "Observation" and count == 2:  # the token stops being taken
                 self.revoked.add(auth.removeprefix("Bearer "))
                 return 401, {}, b""
+            if name == "deleted":
+                bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+                    {"request": {"method": "DELETE", "url": key}} for key in self.deleted_keys]}
+                return 200, {}, (json.dumps(bundle) + "\n").encode()
             if name == "errors":
                 return 200, {}, (json.dumps({"resourceType": "OperationOutcome", "issue": [
                     {"severity": "error", "code": "processing",
@@ -115,7 +129,9 @@ class FaultyBulkServer:
         return {"transactionTime": "2026-12-01T10:00:00Z",
                 "request": f"{self.base}/Patient/$export", "requiresAccessToken": True,
                 "output": [{"type": t, "url": f"{self.base}/files/{t}"} for t in self.files],
-                "error": [{"type": "OperationOutcome", "url": f"{self.base}/files/errors"}]}
+                "error": [{"type": "OperationOutcome", "url": f"{self.base}/files/errors"}],
+                "deleted": [{"type": "Bundle", "url": f"{self.base}/files/deleted"}]
+                if self.deleted_keys else []}
 
     def _authorised(self, auth: str) -> bool:
         token = auth.removeprefix("Bearer ")
@@ -140,13 +156,14 @@ class FaultyBulkServer:
                 path = urlsplit(self.path).path
                 with server.lock:
                     server.seen[f"{method} {path}"] += 1
+                    size = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(size) if size else b""
                     if path == "/auth/token":
-                        size = int(self.headers.get("Content-Length") or 0)
-                        form = {k: v[0] for k, v in
-                                parse_qs(self.rfile.read(size).decode()).items()}
+                        form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
                         reply = server.token(form)
                     else:
-                        reply = server.answer(method, path, self.headers.get("Authorization", ""))
+                        reply = server.answer(method, path,
+                                              self.headers.get("Authorization", ""), body)
                 self._reply(*reply)
 
             def do_GET(self) -> None:

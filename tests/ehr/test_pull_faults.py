@@ -19,6 +19,7 @@ from fhir_adapter.settings import Settings
 from .faulty_bulk import FaultyBulkServer
 
 CLIENT = "site-adapter"
+SINCE = "2026-11-01T00:00:00Z"
 P1_OBSERVATIONS = 172  # Observation entries of p1-FSGS-01.json
 
 
@@ -56,3 +57,34 @@ def test_a_pull_weathers_the_faults_of_its_server(tmp_path: Path, algorithm: str
         assert claims["aud"] == f"{server.root}/auth/token"
         assert 0 < claims["exp"] - claims["iat"] <= 300
     assert len({c["jti"] for c in server.assertions}) == 2
+
+
+def test_a_kick_off_by_post_and_a_deleted_file(tmp_path: Path) -> None:
+    """An EHR that takes the kick-off only as a POST with Parameters (GET: 405), and whose
+    manifest says that an Observation was deleted: it is withdrawn (kept, no longer counted)."""
+    key_file = tmp_path / "key.pem"
+    jwks = create_key(key_file, "ES384")
+    resources = export_resources([SAMPLES / "p1-FSGS-01.json"], corrected=False)
+    by_type: dict[str, str] = {}
+    for resource in resources:
+        by_type[resource["resourceType"]] = by_type.get(resource["resourceType"], "") + \
+            json.dumps(resource) + "\n"
+    gone = next(r for r in resources if r["resourceType"] == "Observation"
+                and r["code"]["coding"][0]["code"] == "2160-0")
+    pipeline = Pipeline.from_settings(Settings(database_url=f"sqlite:///{tmp_path / 'a.db'}",
+                                               bulk_workers=0))
+    with FaultyBulkServer(by_type, jwks, CLIENT, deleted=[f"Observation/{gone['id']}"],
+                          post_only=True) as server:
+        client = BulkClient(server.base, SmartAuth(server.base, CLIENT, key_file),
+                            sleep=lambda _: None)
+        report = pull(pipeline, client, ExportRequest(("Patient", "Observation"),
+                                                      patient_level=True, since=SINCE),
+                      workdir=tmp_path / "pull")
+    assert server.kick_off_bodies == [{"resourceType": "Parameters", "parameter": [
+        {"name": "_type", "valueString": "Patient,Observation"},
+        {"name": "_since", "valueString": SINCE}]}]
+    assert (report.withdrawn, report.deleted_unknown) == (1, 0)
+    [record] = pipeline.records()
+    withdrawn = [m for m in record.measurements if not m.counts]
+    assert len(withdrawn) == 1 and withdrawn[0].status == "entered-in-error"
+    assert len(record.measurements) == P1_OBSERVATIONS

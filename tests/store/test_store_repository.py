@@ -30,7 +30,8 @@ def test_migrations_create_exactly_the_schema(store_url: str) -> None:
         assert set(store.row_counts()) == {
             "resource", "resource_key", "resource_version", "participant", "enrollment",
             "measurement", "infusion", "endpoint_result", "outbox", "audit", "adapter_secret",
-            "recompute_pending", "smart_client", "smart_assertion", "smart_access_token"}
+            "recompute_pending", "smart_client", "smart_assertion", "smart_access_token",
+            "pull_job", "pull_watermark"}
     finally:
         store.close()
 
