@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from fhir_adapter.cli import main
+from fhir_adapter.pipeline import Pipeline
+from fhir_adapter.settings import Settings
 from tests.export_files import (
     CORRECTIONS,
     PARTICIPANT_FILES,
@@ -16,10 +20,6 @@ from tests.export_files import (
     write_per_type,
 )
 from tests.test_golden import KEY, normalise_bundle
-
-from fhir_adapter.cli import main
-from fhir_adapter.pipeline import Pipeline
-from fhir_adapter.settings import Settings
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_bundles"
 P1 = SAMPLES / "p1-FSGS-01.json"

@@ -18,10 +18,10 @@ the files line by line, as any NDJSON load does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -33,8 +33,22 @@ from fhir_adapter.pipeline.outcomes import EntryOutcome, LoadSummary
 from fhir_adapter.pipeline.requests import Request, plan, processing_order, targets_of
 
 if TYPE_CHECKING:
-    from fhir_adapter.pipeline.orchestrator import Pipeline
+    from fhir_adapter.mapping import Mapper
+    from fhir_adapter.pipeline.writer import Writer
+    from fhir_adapter.store import Store
     from fhir_adapter.trial.definitions import StudyDefinition
+
+
+class Pipeline(Protocol):
+    """What an export load needs of the pipeline (``orchestrator.Pipeline`` provides it)."""
+
+    store: Store
+    mapper: Mapper
+    study: StudyDefinition
+    writer: Writer
+
+    def _ingest_ndjson(self, path: Path, sender: str, summary: LoadSummary, *,
+                       skip: Collection[int] = ()) -> None: ...
 
 __all__ = ["ExportFile", "ingest_export", "scan"]
 

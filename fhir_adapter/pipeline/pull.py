@@ -176,7 +176,7 @@ def _withdraw(pipeline: Pipeline, path: Path, sender: str) -> tuple[int, int]:
                 owner = unit.withdraw_measurement(stored.id, "entered-in-error") \
                     if stored is not None and rtype == "Observation" else None
                 if owner is not None:
-                    pipeline._defer(unit, {owner})
+                    pipeline.writer.after_queue(unit, {owner})
                     found += 1
                 else:
                     unknown += 1

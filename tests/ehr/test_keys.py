@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import stat
-import sys
 from pathlib import Path
 
 import httpx
@@ -13,9 +12,7 @@ import pytest
 
 from fhir_adapter.cli import main
 from fhir_adapter.outbound.smart import SigningKey
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-from api_harness import make_settings, make_tokens, start  # noqa: E402
+from tests.api.api_harness import make_settings, make_tokens, start
 
 
 @pytest.mark.parametrize("algorithm", ["RS384", "ES384"])

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
-from test_golden import KEY, normalise_bundle
 
 from fhir_adapter.cli import main
 from fhir_adapter.outbound.smart import create_key
 from fhir_adapter.pipeline import Pipeline
 from fhir_adapter.settings import Settings
+from tests.test_golden import KEY, normalise_bundle
 
 from .conftest import CLIENT_ID, PARTICIPANT_FILES, Ehr
 from .test_pull_sekmet import SCOPE

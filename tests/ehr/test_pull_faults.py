@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from export_files import SAMPLES, export_resources
 
 from fhir_adapter.outbound.bulk_client import BulkClient, ExportRequest
 from fhir_adapter.outbound.smart import SmartAuth, create_key
 from fhir_adapter.pipeline import Pipeline
 from fhir_adapter.pipeline.pull import DEFAULT_TYPES, pull
 from fhir_adapter.settings import Settings
+from tests.export_files import SAMPLES, export_resources
 
 from .faulty_bulk import FaultyBulkServer
 

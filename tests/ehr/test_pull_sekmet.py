@@ -12,13 +12,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from test_golden import KEY, normalise_bundle
-
 from fhir_adapter.outbound.bulk_client import BulkClient, ExportRequest
 from fhir_adapter.outbound.smart import SmartAuth
 from fhir_adapter.pipeline import Pipeline
 from fhir_adapter.pipeline.pull import DEFAULT_TYPES, pull
 from fhir_adapter.settings import Settings
+from tests.test_golden import KEY, normalise_bundle
 
 from .conftest import CLIENT_ID, CORRECTIONS, PARTICIPANT_FILES, SAMPLES, Ehr
 
