@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     ehr_group_id: str | None = None
     #: where a pull keeps the files it downloads until they are loaded
     pull_dir: Path = Path("fhir-adapter-pull")
+    #: where Bulk Data export files are written; unset: beside a SQLite database, else here
+    export_dir: Path | None = None
+    #: how long a finished export's files are kept before they are removed
+    export_retention_seconds: int = 86400
+    #: participants an export reads and writes per chunk (its memory holds one chunk)
+    export_batch: int = 10
 
     def db_url(self) -> str:
         return self.database_url or default_database_url()

@@ -67,6 +67,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         worker = start_push_worker(pipeline.outbox, pipeline.push_bundle, settings)
     app.state.push_worker = worker
+    exports = _start_exports(pipeline, settings)
+    app.state.exports = exports
     try:
         yield
     finally:
@@ -75,6 +77,20 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         workspace = getattr(app.state, "workspace", None)  # the dashboard's, once used
         if workspace is not None:
             workspace.stop_warming()
+        if exports is not None:
+            exports.stop()
+
+
+def _start_exports(pipeline: Any, settings: Settings) -> Any:
+    """The Bulk Data export service, for a pipeline that publishes results (looked up in its
+    own attributes: a pipeline given by a test may refuse every other lookup)."""
+    publication = pipeline.__dict__.get("publication") if hasattr(pipeline, "__dict__") \
+        else None
+    if publication is None:
+        return None
+    from fhir_adapter.pipeline.exports_service import start_exports
+
+    return start_exports(publication, settings)
 
 
 def _store_of(pipeline: Any, settings: Settings) -> Store:
@@ -86,7 +102,7 @@ def _store_of(pipeline: Any, settings: Settings) -> Store:
 
 def create_app(settings: Settings, pipeline: PipelinePort | None = None) -> FastAPI:
     """The REST endpoint over ``pipeline`` (built from ``settings`` when not given)."""
-    from fhir_adapter.api import auth, jwks, metadata, read, ui, validate, write
+    from fhir_adapter.api import auth, bulk, jwks, metadata, read, ui, validate, write
 
     if pipeline is None:
         from fhir_adapter.pipeline import Pipeline
@@ -108,6 +124,7 @@ def create_app(settings: Settings, pipeline: PipelinePort | None = None) -> Fast
     app.state.push_worker = None
     app.state.smart = auth.LazySmartServer(lambda: ClientRegistry(_store_of(pipeline, settings)))
     install_error_handlers(app)
-    for module in (jwks, metadata, auth, validate, read, write, ui):
+    app.state.exports = None
+    for module in (jwks, metadata, auth, bulk, validate, read, write, ui):
         app.include_router(module.router)
     return app

@@ -88,10 +88,31 @@ _ENDPOINT_RESULTS = {
 }
 
 
+#: Bulk Data Access IG v2: the system-level and group-level export operations.
+_EXPORT = {
+    "name": "export",
+    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+    "documentation": "Bulk Data export of every published result (NDJSON; _since, _type, "
+                     "_typeFilter Observation?code= and ?subject=).",
+}
+_GROUP_EXPORT = {
+    "name": "export",
+    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export",
+    "documentation": "Bulk Data export of the study's Group (its participants).",
+}
+_GROUP = {
+    "type": "Group",
+    "documentation": "The study's Group: its participants' pseudonymous Patients as members.",
+    "interaction": [{"code": "read"}, {"code": "search-type"}],
+    "searchParam": [{"name": "_id", "type": "token", "documentation": "the resource id"}],
+    "operation": [_GROUP_EXPORT],
+}
+
+
 def capability_statement(base_url: str, *, now: datetime | None = None) -> dict[str, Any]:
     """The CapabilityStatement of this server, answering at ``base_url``."""
     types = sorted({*WRITE_TYPES, *RESULT_TYPES, "Bundle"})
-    resources = [_resource(t) for t in types]
+    resources = sorted([*(_resource(t) for t in types), _GROUP], key=lambda r: str(r["type"]))
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -102,6 +123,7 @@ def capability_statement(base_url: str, *, now: datetime | None = None) -> dict[
         "implementation": {"description": "fhir-adapter REST endpoint", "url": base_url},
         "fhirVersion": "4.0.1",
         "format": ["json", "application/fhir+json"],
+        "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
         "rest": [
             {
                 "mode": "server",
@@ -112,6 +134,7 @@ def capability_statement(base_url: str, *, now: datetime | None = None) -> dict[
                 "security": _security(base_url),
                 "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
+                "operation": [_EXPORT],
             }
         ],
     }

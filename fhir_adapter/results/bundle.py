@@ -179,6 +179,30 @@ class ResultBuilder:
             return self._transaction(resources, now)
         return self._collection(resources, now)
 
+    def published_part(
+        self,
+        results: Iterable[ResultResource],
+        *,
+        participants: Iterable[Participant],
+        sources: Mapping[str, dict[str, Any]],
+        subject_status: Mapping[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """What the whole Bundle holds of these participants and results, each resource as
+        it is there: their Patients and ResearchSubjects, the results, their sources (no
+        study resource, summary or Provenance: those are of the whole). For an export that
+        writes each resource at once, the results' stored state is set on a shallow copy."""
+        chosen = list(results)
+        now = self.clock()
+        status_of = subject_status or {}
+        people = {p.subject: p for p in participants}
+        out: list[dict[str, Any]] = []
+        for subject in sorted({r.subject for r in chosen} | set(people)):
+            person = people.get(subject, Participant(subject))
+            out += self.subject_resources(person, status_of.get(subject, "on-study"))
+        out += [_stated_shallow(r, now) for r in chosen]
+        out += self._sources(chosen, sources)
+        return out
+
     def to_csv(
         self,
         endpoints: Iterable[ParticipantEndpoints],
@@ -309,6 +333,14 @@ def _stated(result: ResultResource, now: datetime) -> dict[str, Any]:
     meta = resource.setdefault("meta", {})
     meta["lastUpdated"] = fhir_time(result.last_updated or now)
     return resource
+
+
+def _stated_shallow(result: ResultResource, now: datetime) -> dict[str, Any]:
+    """``_stated`` for a resource written out at once and never changed: the nested parts
+    are shared with the stored one, only ``status`` and ``meta`` are new."""
+    meta = dict(result.resource.get("meta") or {})
+    meta["lastUpdated"] = fhir_time(result.last_updated or now)
+    return {**result.resource, "status": result.status, "meta": meta}
 
 
 def _bundle(kind: str, entries: list[dict[str, Any]], now: datetime) -> dict[str, Any]:

@@ -32,10 +32,28 @@ def make_engine(url: str) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             _make_folder(parsed.database)
             return _sqlite_engine(url)
-        return create_engine(url, pool_pre_ping=True, json_serializer=_dumps,
-                             json_deserializer=_loads)
+        return _postgres_engine(url)
     except (NoSuchModuleError, ArgumentError) as exc:
         raise ConfigError(f"database URL {url!r}: {exc}") from exc
+
+
+#: The advisory lock every PostgreSQL writer holds shared for its transaction; an export takes
+#: it exclusive for an instant to fix its transactionTime between writers (store/snapshots.py).
+WRITERS_LOCK = 0x6661_6578  # "faex"
+
+
+def _postgres_engine(url: str) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True, json_serializer=_dumps,
+                           json_deserializer=_loads)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # As a SQLite writer takes the write lock at BEGIN IMMEDIATE: every row a writer stamps
+        # is stamped after it holds this lock, so no write straddles an export's instant.
+        if connection.get_execution_options().get("write", True):
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({WRITERS_LOCK})")
+
+    return engine
 
 
 def _make_folder(database: str | None) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 __all__ = [
     "adapter_secret",
     "audit",
+    "bulk_export",
     "endpoint_result",
     "enrollment",
     "infusion",
@@ -259,4 +260,28 @@ pull_watermark = Table(
     Column("base_url", String(500), primary_key=True),
     Column("transaction_time", String(40), nullable=False),
     Column("pulled_at", Instant, nullable=False),
+)
+
+#: Bulk Data exports: what was asked, by whom, how far the job is, what it made. The job runs in
+#: a server process (``owner``, alive while ``heartbeat_at`` moves); a job whose owner died is
+#: taken up again by another.
+bulk_export = Table(
+    "bulk_export",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("status", String(20), nullable=False, index=True),
+    Column("request", Text, nullable=False),
+    Column("parameters", Document, nullable=False),
+    Column("client", String(200), nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Column("owner", String(200)),
+    Column("heartbeat_at", Instant),
+    Column("transaction_time", Instant),
+    Column("finished_at", Instant),
+    Column("expires_at", Instant),
+    Column("polled_at", Instant),
+    Column("done", Integer, nullable=False, default=0),
+    Column("total", Integer, nullable=False, default=0),
+    Column("output", Document),
+    Column("error", Text),
 )

@@ -128,6 +128,7 @@ def make_settings(tmp_path: Path, database_url: str | None = None) -> Settings:
     return Settings(
         database_url=database_url or f"sqlite:///{tmp_path / 'adapter.db'}",
         tokens_file=tmp_path / "tokens.json",
+        export_dir=tmp_path / "fhir-adapter-exports",
     )
 
 
