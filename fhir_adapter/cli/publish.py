@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from fhir_adapter.cli.base import Exit, app, err, open_pipeline, out
-from fhir_adapter.errors import UnusableInput
+from fhir_adapter.errors import ConfigError, UnusableInput
 from fhir_adapter.pipeline.entries import expand_paths
 from fhir_adapter.pipeline.validating import offline_validator
 from fhir_adapter.settings import Settings
@@ -113,15 +113,23 @@ def results(
 def push(
     to: Annotated[str | None, typer.Option("--to", help="Base URL of the research server")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Send every result again")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds this run may take; what is left stays "
+                                           "queued")] = 180.0,
 ) -> None:
     """Send the queued result changes as transactions to a research FHIR server."""
     from fhir_adapter.outbound import push as send
 
+    if timeout <= 0:
+        raise ConfigError(f"--timeout must be a positive number of seconds, not {timeout:g}")
     settings = Settings()
     pipeline = open_pipeline(settings)
     pipeline.recompute_stale()  # what a stopped load queued is sent with the rest
-    report = send(pipeline.outbox, pipeline.push_bundle, to_url=to or settings.push_url,
-                  token=settings.push_token, all=all_)
+    target = to or settings.push_url
+    if target:
+        err.print(f"push to {target}: at most {timeout:g} s", markup=False)
+    report = send(pipeline.outbox, pipeline.push_bundle, to_url=target,
+                  token=settings.push_token, all=all_, timeout=timeout,
+                  progress=lambda line: err.print(line, markup=False, soft_wrap=True))
     for line in report.lines():
         out.print(line, markup=False, soft_wrap=True)
     if report.exit_code:

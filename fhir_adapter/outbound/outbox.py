@@ -115,6 +115,9 @@ class Sender:
         sleep: Callable[[float], None] = time.sleep,
         batch_size: int = 100,
         lease: timedelta | None = None,
+        deadline: float | None = None,
+        on_retry: Callable[[str], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.outbox = outbox
         self.build = build
@@ -126,6 +129,11 @@ class Sender:
         timeouts = client.timeouts
         self.lease = lease or timedelta(seconds=2 * (timeouts.connect + timeouts.read) + 60)
         self.tally = DeliveryTally()
+        #: a ``monotonic()`` instant no wait may pass (``push --timeout``); None: no bound
+        self.deadline = deadline
+        self.on_retry = on_retry
+        self.monotonic = monotonic
+        self.timed_out = False
 
     def claim(self, *, due_only: bool) -> _Batch | None:
         """Lease the oldest pending rows (they stay pending if this process dies)."""
@@ -146,15 +154,26 @@ class Sender:
         ``wait``: retry here, sleeping the backoff, up to ``policy.max_attempts`` tries (a push);
         else make one try and let the rows come due again later (the background worker)."""
         attempt = batch.attempts
+        tries = 0
         while True:
             attempt += 1
+            tries += 1
             try:
                 return self._send(batch, list(batch.groups), attempt)
             except Transient as exc:
-                delay = self.policy.delay(attempt, exc.retry_after)
+                # a push waits by its own tries: the stored count (earlier pushes, the worker)
+                # would have a fresh push sleep the longest backoff at once
+                delay = self.policy.delay(tries if wait else attempt, exc.retry_after)
                 self._retry_later(batch.ids(), exc, delay)
-                if not wait or attempt - batch.attempts >= self.policy.max_attempts:
+                if not wait or tries >= self.policy.max_attempts:
                     return False
+                if self.deadline is not None and self.monotonic() + delay > self.deadline:
+                    self.timed_out = True
+                    return False
+                if self.on_retry is not None:
+                    when = (self.clock() + timedelta(seconds=delay)).astimezone(UTC)
+                    self.on_retry(f"try {tries} failed: {exc.message}; next try in "
+                                  f"{delay:.1f} s, at {when:%H:%M:%S}Z")
                 self.sleep(delay)
 
     def _send(self, batch: _Batch, keys: list[str], attempt: int) -> bool:

@@ -37,6 +37,7 @@ class PushReport:
     requests: int = 0  # transactions POSTed
     resources: int = 0  # Bundle entries the server accepted
     errors: list[str] = field(default_factory=list)
+    timeout: float | None = None  # the bound of the run, when it stopped the run
 
     @property
     def exit_code(self) -> int:
@@ -50,7 +51,10 @@ class PushReport:
         if self.enqueued:
             out.append(f"--all: {self.enqueued} results queued again")
         out.extend(f"  {message}" for message in self.errors)
-        if self.pending:
+        if self.timeout is not None:
+            out.append(f"  stopped by --timeout {self.timeout:g} s: {self.pending} result "
+                       "changes stay queued; a next push tries them at once")
+        elif self.pending:
             out.append("  pending deliveries are retried by the next push or the server's worker")
         if self.failed:
             out.append("  `fhir-adapter outbox` lists the failures with the server's answer; once "
@@ -71,28 +75,47 @@ def push(
     clock: Clock | None = None,
     sleep: Callable[[float], None] = time.sleep,
     batch_size: int = 100,
+    timeout: float | None = None,
+    progress: Callable[[str], None] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> PushReport:
     """Deliver every pending result change now (``all``: every result, again) to ``to_url``.
 
     Transient failures are retried here with backoff; when the server stays unreachable the rest
-    stays pending, in the database, for the next push or the background worker."""
+    stays pending, in the database, for the next push or the background worker. ``timeout``
+    bounds the run (no wait goes past it); ``progress`` hears each delivered batch and each
+    retry with its reason and its time."""
     if not to_url:
         raise ConfigError("no research server to push to: give --to URL or set "
                           "FHIR_ADAPTER_PUSH_URL")
     clock = clock or (lambda: datetime.now(UTC))
     client = FhirClient(to_url, token=token, session=session, timeouts=timeouts, clock=clock)
+    deadline = monotonic() + timeout if timeout is not None else None
     sender = Sender(outbox, build, client, policy=policy, clock=clock, sleep=sleep,
-                    batch_size=batch_size)
+                    batch_size=batch_size, deadline=deadline, on_retry=progress,
+                    monotonic=monotonic)
     report = PushReport(to_url=client.base_url)
     if all:
         report.enqueued = outbox.enqueue_all_results(at=clock())
-    while (batch := sender.claim(due_only=False)) is not None:
-        if not sender.deliver(batch, wait=True):
+    while True:
+        if deadline is not None and monotonic() >= deadline:
+            sender.timed_out = True
+            break
+        batch = sender.claim(due_only=False)
+        if batch is None:
+            break
+        delivered = sender.deliver(batch, wait=True)
+        if progress is not None:
+            t = sender.tally
+            progress(f"{t.delivered} delivered, {t.failed} failed so far ({t.requests} requests)")
+        if not delivered:
             break
     tally = sender.tally
     report.delivered, report.failed = tally.delivered, tally.failed
     report.requests, report.resources, report.errors = tally.requests, tally.resources, tally.errors
     report.pending = len(outbox.outbox_rows(states=("pending",)))
+    if sender.timed_out:
+        report.timeout = timeout
     return report
 
 
