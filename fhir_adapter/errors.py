@@ -79,6 +79,18 @@ class Issue:
     code: str  # FHIR issue-type code: invalid, structure, required, value, code-invalid, ...
     expression: str | None
     diagnostics: str
+    #: the StructureDefinition whose rule this is (a project profile, or base R4's type)
+    source: str | None = None
+    #: the rule of ``source``: a constraint key (``tlo-1``) or an element rule (``min``, ...)
+    rule: str | None = None
+
+    def described(self) -> str:
+        """The sentence with the rule and profile it comes from, as the HL7 validator says it."""
+        if self.source is None:
+            return self.diagnostics
+        if self.rule:
+            return f"{self.diagnostics} (rule {self.rule} of {self.source})"
+        return f"{self.diagnostics} (from {self.source})"
 
 
 class AdapterError(Exception):

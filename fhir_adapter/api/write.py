@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter
@@ -80,7 +81,7 @@ def in_bundle(error: AdapterError) -> AdapterError:
             else:
                 expression = f"{root}.{expression}"
         diagnostics = f"entry {entry}: {issue.diagnostics}"
-        issues.append(Issue(issue.severity, issue.code, expression or root, diagnostics))
+        issues.append(replace(issue, expression=expression or root, diagnostics=diagnostics))
     error.issues = issues
     return error
 

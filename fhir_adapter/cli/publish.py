@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -14,8 +14,7 @@ from fhir_adapter.errors import ConfigError, UnusableInput
 from fhir_adapter.pipeline.entries import expand_paths
 from fhir_adapter.pipeline.validating import offline_validator
 from fhir_adapter.settings import Settings
-from fhir_adapter.validation import to_operation_outcome
-from fhir_adapter.validation.report import FileResult, validate_file
+from fhir_adapter.validation.report import report_json, report_lines, validate_file
 
 __all__ = ["outbox", "push", "results", "validate"]
 
@@ -44,45 +43,14 @@ def validate(
         if result.unusable:
             err.print(f"error: {result.path}: {result.unusable}", markup=False, soft_wrap=True)
     if fmt == "json":
-        sys.stdout.write(json.dumps(_json(checked), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(report_json(checked), indent=2, ensure_ascii=False) + "\n")
     else:
-        for line in _text(checked):
+        for line in report_lines(checked):
             out.print(line, markup=False, soft_wrap=True)
     code = EXIT_UNUSABLE if any(r.unusable for r in checked) else \
         EXIT_INVALID if any(r.invalid for r in checked) else EXIT_VALID
     if code:
         raise Exit(code)
-
-
-def _text(checked: list[FileResult]) -> list[str]:
-    lines = []
-    for result in checked:
-        if result.unusable:
-            continue  # its error line is on standard error
-        for index, issue in result.problems:
-            where = "" if index is None else f"entry {index}: "
-            lines.append(f"{result.path}: {where}{issue.expression or '-'}: {issue.severity}: "
-                         f"{issue.diagnostics}")
-        errors = sum(1 for _, i in result.problems if i.severity in ("error", "fatal"))
-        warnings = len(result.problems) - errors
-        lines.append(f"{result.path}: {'invalid' if errors else 'valid'} "
-                     f"({errors} errors, {warnings} warnings)")
-    return lines
-
-
-def _outcome(result: FileResult) -> dict[str, Any]:
-    if result.unusable:
-        return {"resourceType": "OperationOutcome", "issue": [
-            {"severity": "fatal", "code": "structure", "diagnostics": result.unusable}]}
-    return to_operation_outcome([issue for _, issue in result.problems])
-
-
-def _json(checked: list[FileResult]) -> dict[str, Any]:
-    """One OperationOutcome, or a collection Bundle of one per file."""
-    if len(checked) == 1:
-        return _outcome(checked[0])
-    return {"resourceType": "Bundle", "type": "collection", "entry": [
-        {"fullUrl": Path(r.path).resolve().as_uri(), "resource": _outcome(r)} for r in checked]}
 
 
 @app.command()

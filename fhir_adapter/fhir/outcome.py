@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from fhir_adapter.errors import AdapterError, Issue
 
-__all__ = ["error_outcome", "informational", "operation_outcome"]
+__all__ = ["ISSUE_SOURCE", "MESSAGE_ID", "error_outcome", "informational", "operation_outcome"]
 
 
 def operation_outcome(issues: Iterable[Issue]) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def error_outcome(error: AdapterError) -> dict[str, Any]:
     issues = [
         issue
         if issue.expression or not error.where.element
-        else Issue(issue.severity, issue.code, error.where.element, issue.diagnostics)
+        else replace(issue, expression=error.where.element)
         for issue in error.issues
     ]
     return operation_outcome(issues)
@@ -34,10 +35,21 @@ def informational(text: str, *, expression: str | None = None) -> dict[str, Any]
     return operation_outcome([Issue("information", "informational", expression, text)])
 
 
+#: R4 core extension: the source of an issue (here the StructureDefinition whose rule it is)
+ISSUE_SOURCE = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-source"
+#: FHIR extension pack: the id of the message (here the constraint key or element rule)
+MESSAGE_ID = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
+
+
 def _issue(issue: Issue) -> dict[str, Any]:
-    out: dict[str, Any] = {"severity": issue.severity, "code": issue.code}
+    out: dict[str, Any] = {}
+    if issue.source:
+        out["extension"] = [{"url": ISSUE_SOURCE, "valueString": issue.source}]
+        if issue.rule:
+            out["extension"].append({"url": MESSAGE_ID, "valueString": issue.rule})
+    out.update(severity=issue.severity, code=issue.code)
     if issue.diagnostics:
-        out["diagnostics"] = issue.diagnostics
+        out["diagnostics"] = issue.described()
     if issue.expression:
         out["expression"] = [issue.expression]
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 from typing import Any
@@ -89,6 +90,17 @@ def structure_issues(exc: ValidationError, base: str) -> list[Issue]:
     issues = []
     for error in exc.errors(include_url=False):
         expression = fhirpath_of(base, error.get("loc", ()))
+        choice = _CHOICE.search(str(error.get("msg", "")))
+        if choice:  # several values of one choice element: the path is the choice, name[x]
+            names = _NAMES.findall(choice.group(1))
+            stem = os.path.commonprefix(names)
+            given = [n for n in names if isinstance(error.get("input"), dict)
+                     and n in error["input"]]
+            issues.append(Issue(
+                "error", "structure", f"{expression}.{stem}[x]",
+                f"{stem}[x] takes one value, got {len(given) or 'several'}"
+                f"{': ' + ', '.join(given) if given else ''}"))
+            continue
         issues.append(Issue("error", "structure", expression, _sentence(error)))
     return issues or [Issue("error", "structure", base, str(exc))]
 
@@ -123,6 +135,10 @@ def fhirpath_of(base: str, loc: tuple[int | str, ...] | list[int | str]) -> str:
             path += "." + part.removesuffix("__ext").lstrip("_")
         # other parts name pydantic's internal validators, not elements: skipped
     return path
+
+
+_CHOICE = re.compile(r"Any of one field value is expected from this list \[([^\]]*)\]")
+_NAMES = re.compile(r"'([A-Za-z0-9_]+)'")
 
 
 def _sentence(error: Any) -> str:

@@ -133,10 +133,11 @@ class Pipeline:
         action = str(kind or "bundle")
         requests: list[Request] = []
         try:
+            requests = list(bundle_requests(bundle_entries(bundle, file=source)))
+            self.writer.check_bundle(bundle, requests, sender, source)  # an invalid type too
             if kind not in ("transaction", *_PER_ENTRY):
                 raise UnusableInput(f"Bundle.type {kind!r} cannot be processed",
                                     where=Where(source, None, "Bundle.type"))
-            requests = list(bundle_requests(bundle_entries(bundle, file=source)))
             if kind == "transaction":
                 entries = self.writer.transaction(requests, sender, source, action=action)
             else:

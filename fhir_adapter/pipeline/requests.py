@@ -8,6 +8,7 @@ from typing import Any
 
 from fhir_adapter.errors import (
     ConflictError,
+    Issue,
     PreconditionFailed,
     ReferenceError_,
     UnusableInput,
@@ -59,6 +60,8 @@ class Request:
     matched: StoredResource | None = None  # ifNoneExist found this one: nothing to do
     validated: bool = False  # a bulk worker found no error in it (never for a Patient)
     keyed_for: str | None = None  # the sender ``keys`` were made for (made once)
+    #: what the validation of the whole Bundle found in this entry (None: not validated yet)
+    issues: list[Issue] | None = None
 
     @property
     def key(self) -> str:

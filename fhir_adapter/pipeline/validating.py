@@ -119,10 +119,7 @@ def document_issues(validator: Validator, document: dict[str, Any], *,
     """Every problem of a resource or of a Bundle (each entry; its index with each issue).
     ``enrolled``: for a resource, whether it is the Patient of a participant; for a Bundle,
     the indices of such Patient entries (their issues include the trial-patient profile)."""
-    if document.get("resourceType") != "Bundle":
-        return [(None, i) for i in validator.validate(document, profile=profile,
-                                                       enrolled=bool(enrolled))]
-    return validator.validate_bundle(document, profile=profile, enrolled=enrolled)
+    return validator.check(document, profile=profile, enrolled=enrolled)
 
 
 def validation_outcome(validator: Validator, document: Any, *, resource_type: str | None,

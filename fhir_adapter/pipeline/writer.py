@@ -15,8 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import Any
 
-from fhir_adapter.errors import AdapterError, ProfileError, UnusableInput
+from fhir_adapter.errors import (
+    AdapterError,
+    Issue,
+    ProfileError,
+    ReferenceError_,
+    StructureError,
+    UnusableInput,
+    Where,
+)
 from fhir_adapter.fhir import (
     ConditionalReference,
     error_outcome,
@@ -39,7 +48,7 @@ from fhir_adapter.pipeline.requests import (
 )
 from fhir_adapter.pipeline.validating import enrolled_patients
 from fhir_adapter.store import Store, Unit
-from fhir_adapter.validation import Validator
+from fhir_adapter.validation import BASE_SD, BUNDLE_SOURCE, LOCAL_REFERENCE, Validator
 
 __all__ = ["AfterChange", "Shared", "Writer", "keys_of"]
 
@@ -157,16 +166,48 @@ class Writer:
         if request.resource is None:
             raise UnusableInput("the entry has no resource", where=request.where(file))
         try:
-            issues = self.validator.validate(request.resource, enrolled=enrolled)
+            issues = request.issues if request.issues is not None else \
+                self.validator.validate(request.resource, enrolled=enrolled)
         except Exception:
             self._parse(request, file)
             raise
         errors = [i for i in issues if i.severity in ("error", "fatal")]
         if errors:
-            self._parse(request, file)
-            first = errors[0]
-            raise ProfileError(first.diagnostics, issues=errors,
-                               where=request.where(file, first.expression))
+            # not base R4 in its structure (unknown element, wrong JSON type): 400, named
+            # first; a rule of base R4 or of a profile that the structure keeps: 422
+            structural = [i for i in errors if i.code == "structure" and _is_base(i)]
+            first = (structural or errors)[0]
+            kind = StructureError if structural else ProfileError
+            raise kind(first.described(), issues=structural + [
+                i for i in errors if i not in structural],
+                where=request.where(file, first.expression))
+
+    def check_bundle(self, bundle: dict[str, Any], requests: list[Request], sender: str,
+                     file: str | None) -> None:
+        """The validation ``$validate`` and ``fhir-adapter validate`` run, of the whole Bundle:
+        its own problems (bdl-3, bdl-7, a local reference to no entry) refuse it (400); each
+        entry's are kept with its request, rooted at its resource, for ``check``."""
+        enrolled = self.enrolled(requests, sender)
+        kinds = {r.index: r.resource_type or "Resource" for r in requests}
+        found: dict[int, list[Issue]] = {r.index: [] for r in requests}
+        own: list[Issue] = []
+        for index, issue in self.validator.check(bundle, enrolled=enrolled):
+            if issue.source == BUNDLE_SOURCE or index not in found:
+                if issue.severity in ("error", "fatal"):
+                    own.append(issue)
+            else:
+                found[index].append(_rooted(issue, index, kinds[index]))
+        if own:
+            first = own[0]
+            entry = _entry_index(first.expression)
+            if all(i.rule == LOCAL_REFERENCE for i in own) and entry in kinds:
+                rooted = _rooted(first, entry, kinds[entry])  # as the resource says it
+                raise ReferenceError_(first.described(), issues=own,
+                                      where=Where(file, entry, rooted.expression))
+            raise StructureError(first.described(), issues=own,
+                                 where=Where(file, entry, first.expression))
+        for request in requests:
+            request.issues = found[request.index]
 
     def _parse(self, request: Request, file: str | None) -> None:
         """Base R4 structure (StructureError listing every problem)."""
@@ -206,6 +247,25 @@ class Writer:
             return handle(ctx, request, resolved)
         except AdapterError as exc:
             raise exc.located(file=ctx.file, entry=request.index) from None
+
+
+def _rooted(issue: Issue, index: int, kind: str) -> Issue:
+    """The issue with its path from the resource (``Observation.x``), as a lone one has it."""
+    root = f"Bundle.entry[{index}].resource"
+    expression = issue.expression or ""
+    if expression == root or expression.startswith(root + "."):
+        return replace(issue, expression=kind + expression[len(root):])
+    return issue
+
+
+def _is_base(issue: Issue) -> bool:
+    return (issue.source or "").startswith(BASE_SD)
+
+
+def _entry_index(expression: str | None) -> int | None:
+    if expression and expression.startswith("Bundle.entry["):
+        return int(expression[len("Bundle.entry["):expression.index("]")])
+    return None
 
 
 def _conditional(ctx: Context, query: ConditionalReference) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from fhir_adapter.validation.bundles import BUNDLE_SOURCE, LOCAL_REFERENCE
+from fhir_adapter.validation.core import BASE_SD
 from fhir_adapter.validation.validator import (
+    BASE_R4,
     LAB_OBSERVATION,
     MSC_ADMINISTRATION,
     TRIAL_PATIENT,
@@ -11,6 +14,10 @@ from fhir_adapter.validation.validator import (
 )
 
 __all__ = [
+    "BASE_R4",
+    "BASE_SD",
+    "BUNDLE_SOURCE",
+    "LOCAL_REFERENCE",
     "LAB_OBSERVATION",
     "MSC_ADMINISTRATION",
     "TRIAL_PATIENT",

@@ -56,6 +56,7 @@ class ProfileChecker:
         out: list[Issue] = []
         self._full_urls = full_urls or {}
         self._resource = resource
+        self._source = url
         self._node(resource, self.defs.compiled[url], path, out)
         return out
 
@@ -68,6 +69,8 @@ class ProfileChecker:
                         "invariant",
                         path,
                         f"{invariant.key}: {invariant.human}",
+                        source=self._source,
+                        rule=invariant.key,
                     )
                 )
         for child in rule.children.values():
@@ -100,6 +103,8 @@ class ProfileChecker:
                             f"{path}.{key}",
                             f"{key} is not allowed here: {base} must be one of "
                             f"{', '.join(sorted(rule.types))}",
+                            source=self._source,
+                            rule="type",
                         )
                     )
         for where, value in entries:
@@ -116,22 +121,28 @@ class ProfileChecker:
                     "required",
                     shown,
                     f"{label} is required: min {rule.min}, found {count}",
+                    source=self._source,
+                    rule="min",
                 )
             )
         if rule.max is not None and count > rule.max:
             out.append(
                 Issue(
-                    "error", "structure", shown, f"{label} allows at most {rule.max}, found {count}"
+                    "error", "structure", shown,
+                    f"{label} allows at most {rule.max}, found {count}",
+                    source=self._source, rule="max",
                 )
             )
 
     def _value(self, value: Any, rule: Rule, where: str, out: list[Issue]) -> None:
         if rule.fixed is not None and value != rule.fixed:
             out.append(
-                Issue("error", "value", where, f"must be exactly {rule.fixed!r}, got {value!r}")
+                Issue("error", "value", where, f"must be exactly {rule.fixed!r}, got {value!r}",
+                      source=self._source, rule="fixed")
             )
         if rule.pattern is not None and not matches(value, rule.pattern):
-            out.append(Issue("error", "value", where, f"must match the pattern {rule.pattern}"))
+            out.append(Issue("error", "value", where, f"must match the pattern {rule.pattern}",
+                             source=self._source, rule="pattern"))
         if rule.binding is not None:
             self._binding(value, rule, where, out)
         if rule.targets is not None:
@@ -143,12 +154,16 @@ class ProfileChecker:
                         "structure",
                         where,
                         f"refers to a {kind}; only {', '.join(sorted(rule.targets))} allowed",
+                        source=self._source,
+                        rule="target",
                     )
                 )
         if rule.extension_profile and isinstance(value, dict):
             compiled = self.defs.compiled.get(rule.extension_profile)
             if compiled is not None:
+                outer, self._source = self._source, rule.extension_profile
                 self._node(value, compiled, where, out)
+                self._source = outer
         if isinstance(value, dict):
             self._node(value, rule, where, out)
 
@@ -176,7 +191,8 @@ class ProfileChecker:
         if not ok:
             shown = ", ".join(f"{s}|{c}" if s else c for s, c in pairs) or "no code"
             out.append(
-                Issue("error", "code-invalid", where, f"{shown} is not in the value set {url}")
+                Issue("error", "code-invalid", where, f"{shown} is not in the value set {url}",
+                      source=self._source, rule="binding")
             )
 
     def _slices(
@@ -189,7 +205,9 @@ class ProfileChecker:
                 if rule.slicing is not None and rule.slicing.closed:
                     out.append(
                         Issue(
-                            "error", "structure", where, f"matches no slice of {rule.name} (closed)"
+                            "error", "structure", where,
+                            f"matches no slice of {rule.name} (closed)",
+                            source=self._source, rule="slicing",
                         )
                     )
                 continue

@@ -11,10 +11,39 @@ from typing import Any
 from fhir_adapter.errors import Issue
 from fhir_adapter.validation.invariants import ENGINE_GAPS, Invariant
 
-__all__ = ["CoreModel", "Element", "core_model"]
+__all__ = ["BASE_SD", "CoreModel", "Element", "base_source", "core_model", "json_type_problem"]
 
 _FACTS = Path(__file__).with_name("r4_core.json")
 _CODED = ("Coding", "CodeableConcept")
+BASE_SD = "http://hl7.org/fhir/StructureDefinition/"
+#: R4 JSON representation (json.html, "Primitive Types"): these are JSON numbers and
+#: booleans, never strings; a lax parser would take "0.6" for 0.6 and let it through.
+_NUMBERS = frozenset({"decimal", "integer", "positiveInt", "unsignedInt", "integer64"})
+_INTEGERS = _NUMBERS - {"decimal"}
+_STRINGS = frozenset({
+    "string", "code", "uri", "url", "canonical", "id", "oid", "uuid", "markdown", "base64Binary",
+    "instant", "date", "dateTime", "time", "xhtml", "System.String",
+})
+
+
+def base_source(type_key: str) -> str:
+    """The base R4 StructureDefinition that states the rules of ``type_key`` (or its parent)."""
+    return BASE_SD + type_key.split(".")[0]
+
+
+def json_type_problem(type_key: str, value: Any) -> str | None:
+    """Why ``value`` is not the JSON a primitive of ``type_key`` must be, or None."""
+    if type_key in _NUMBERS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{type_key} must be a JSON number, got {_show(value)}"
+        if type_key in _INTEGERS and isinstance(value, float) and not value.is_integer():
+            return f"{type_key} must be a whole number, got {_show(value)}"
+    elif type_key == "boolean":
+        if not isinstance(value, bool):
+            return f"boolean must be JSON true or false, got {_show(value)}"
+    elif type_key in _STRINGS and not isinstance(value, str):
+        return f"{type_key} must be a JSON string, got {_show(value)}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +139,8 @@ class CoreModel:
                         "required",
                         f"{path}.{name}",
                         f"{name} is required (min 1) in {key}",
+                        source=base_source(key),
+                        rule="min",
                     )
                 )
         for name, value in node.items():
@@ -120,15 +151,22 @@ class CoreModel:
             many = isinstance(value, list)
             for i, item in enumerate(items):
                 where = f"{path}.{name}[{i}]" if many else f"{path}.{name}"
+                problem = json_type_problem(element.type, item) if item is not None else None
+                if problem is not None:
+                    out.append(Issue("error", "structure", where, problem,
+                                     source=base_source(key), rule="type"))
+                    continue
                 if element.value_set is not None:
-                    self._binding(item, element, where, out)
+                    self._binding(item, element, where, out, key)
                 if element.type in self.types:
                     self._walk(item, element.type, where, resource, out)
         for invariant in self.invariants.get(key, ()):
             if not invariant.holds(node, resource):
-                out.append(_broken(invariant, path))
+                out.append(_broken(invariant, path, key))
 
-    def _binding(self, item: Any, element: Element, where: str, out: list[Issue]) -> None:
+    def _binding(
+        self, item: Any, element: Element, where: str, out: list[Issue], key: str
+    ) -> None:
         url = element.value_set
         assert url is not None
         if url not in self.value_sets:
@@ -153,14 +191,17 @@ class CoreModel:
                 "code-invalid",
                 shown,
                 f"{_show(item)} is not in the required value set {url}",
+                source=base_source(key),
+                rule="binding",
             )
         )
 
 
-def _broken(invariant: Invariant, path: str) -> Issue:
+def _broken(invariant: Invariant, path: str, key: str) -> Issue:
     severity = "error" if invariant.severity == "error" else "warning"
     return Issue(
-        severity, "invariant", path, f"{invariant.key}: {invariant.human} ({invariant.expression})"
+        severity, "invariant", path, f"{invariant.key}: {invariant.human} ({invariant.expression})",
+        source=base_source(key), rule=invariant.key,
     )
 
 

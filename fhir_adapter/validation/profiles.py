@@ -29,6 +29,12 @@ class Slicing:
     closed: bool
 
 
+#: Type profiles R4 puts on elements (Dosage.dose is a SimpleQuantity): the base facts type
+#: such elements by their base type (Quantity), so the type profile's own constraints are
+#: checked with the profile that states the element.
+_TYPE_PROFILES = ("http://hl7.org/fhir/StructureDefinition/SimpleQuantity",)
+
+
 @dataclass
 class Rule:
     """What a profile says about one element (by its name under the parent)."""
@@ -218,7 +224,7 @@ class _Compiler:
             if c["key"] not in known
             and c["key"] != "ele-1"
             and "expression" in c
-            and c.get("source", self.sd["url"]) == self.sd["url"]
+            and c.get("source", self.sd["url"]) in (self.sd["url"], *_TYPE_PROFILES)
             and not c["key"].startswith(("dom-", "ext-", "obs-", "mad-", "pat-", "qty-", "ref-"))
         ]
 

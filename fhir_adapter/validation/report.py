@@ -13,50 +13,58 @@ import orjson
 from fhir_adapter.errors import Issue, UnusableInput
 from fhir_adapter.validation.validator import Validator, to_operation_outcome
 
-__all__ = ["FileResult", "validate_file", "validate_files"]
+__all__ = ["FileResult", "report_json", "report_lines", "validate_file", "validate_files"]
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
+_NDJSON = (".ndjson", ".jsonl")
 
 
 @dataclass
 class FileResult:
-    """The problems of one file: (entry or line index or None, Issue); ``unusable`` when unread."""
+    """The problems of one file: (entry index, or line number from 1, or None; Issue);
+    ``unusable`` when the file cannot be read as FHIR at all."""
 
     path: str
     problems: list[tuple[int | None, Issue]] = field(default_factory=list)
     unusable: str | None = None
+    #: the numbers of ``problems`` are NDJSON lines (counted from 1, as ``ingest`` counts)
+    by_line: bool = False
 
     @property
     def invalid(self) -> bool:
         return any(i.severity in ("error", "fatal") for _, i in self.problems)
 
+    def label(self, number: int | None) -> str:
+        if number is None:
+            return ""
+        return f"line {number}: " if self.by_line else f"entry {number}: "
+
 
 def validate_file(path: Path, validator: Validator, profile: str | None = None) -> FileResult:
     """Validate one JSON resource, Bundle, or NDJSON file (one resource a line)."""
-    result = FileResult(str(path))
+    result = FileResult(str(path), by_line=path.suffix.lower() in _NDJSON)
     try:
         data = path.read_bytes()
     except OSError as exc:
         result.unusable = f"cannot read the file ({exc.strerror or exc})"
         return result
+    line_no = 0
     try:
-        if path.suffix.lower() == ".ndjson":
-            for line_no, line in enumerate(data.splitlines()):
+        if result.by_line:
+            for line_no, line in enumerate(data.splitlines(), start=1):
                 if line.strip():
                     resource = _resource(orjson.loads(line))
                     result.problems.extend(
-                        (line_no, i) for i in validator.validate(resource, profile=profile)
+                        (line_no, i) for _, i in validator.check(resource, profile=profile)
                     )
             return result
-        resource = _resource(orjson.loads(data))
-        if resource["resourceType"] == "Bundle":
-            result.problems = validator.validate_bundle(resource, profile=profile)
-        else:
-            result.problems = [(None, i) for i in validator.validate(resource, profile=profile)]
+        result.problems = validator.check(_resource(orjson.loads(data)), profile=profile)
     except orjson.JSONDecodeError as exc:
-        result.unusable = f"not JSON ({exc})"
+        where = f"line {line_no}: " if result.by_line else ""
+        result.unusable = f"{where}not JSON ({exc})"
     except UnusableInput as exc:
-        result.unusable = exc.message
+        where = f"line {line_no}: " if result.by_line else ""
+        result.unusable = f"{where}{exc.message}"
     return result
 
 
@@ -81,27 +89,30 @@ def validate_files(
         code = EXIT_INVALID
     else:
         code = EXIT_VALID
-    text = _json(results) if fmt == "json" else _text(results)
-    return code, text
+    if fmt == "json":
+        return code, json.dumps(report_json(results), indent=2, ensure_ascii=False)
+    return code, "\n".join(report_lines(results, unusable=True))
 
 
-def _text(results: list[FileResult]) -> str:
+def report_lines(results: list[FileResult], *, unusable: bool = False) -> list[str]:
+    """One line per issue (file, entry or line, element, severity, rule and profile), then
+    one verdict line per file; an unusable file only when ``unusable`` (else it goes to stderr)."""
     lines = []
     for result in results:
         if result.unusable:
-            lines.append(f"{result.path}: unusable: {result.unusable}")
+            if unusable:
+                lines.append(f"{result.path}: unusable: {result.unusable}")
             continue
-        for index, issue in result.problems:
-            where = f"entry {index}: " if index is not None else ""
+        for number, issue in result.problems:
             lines.append(
-                f"{result.path}: {where}{issue.expression or '-'}: {issue.severity}: "
-                f"{issue.diagnostics}"
+                f"{result.path}: {result.label(number)}{issue.expression or '-'}: "
+                f"{issue.severity}: {issue.described()}"
             )
         errors = sum(1 for _, i in result.problems if i.severity in ("error", "fatal"))
         warnings = len(result.problems) - errors
         state = "invalid" if errors else "valid"
         lines.append(f"{result.path}: {state} ({errors} errors, {warnings} warnings)")
-    return "\n".join(lines)
+    return lines
 
 
 def _outcome(result: FileResult) -> dict[str, Any]:
@@ -110,17 +121,21 @@ def _outcome(result: FileResult) -> dict[str, Any]:
             "resourceType": "OperationOutcome",
             "issue": [{"severity": "fatal", "code": "structure", "diagnostics": result.unusable}],
         }
-    return to_operation_outcome([i for _, i in result.problems])
+    outcome = to_operation_outcome([i for _, i in result.problems])
+    if result.by_line:  # the line is not in the FHIRPath of a resource read alone
+        for (number, _), item in zip(result.problems, outcome["issue"], strict=False):
+            item["diagnostics"] = f"line {number}: {item['diagnostics']}"
+    return outcome
 
 
-def _json(results: list[FileResult]) -> str:
+def report_json(results: list[FileResult]) -> dict[str, Any]:
+    """One OperationOutcome, or a collection Bundle of one per file."""
     if len(results) == 1:
-        return json.dumps(_outcome(results[0]), indent=2, ensure_ascii=False)
-    bundle = {
+        return _outcome(results[0])
+    return {
         "resourceType": "Bundle",
         "type": "collection",
         "entry": [
             {"fullUrl": Path(r.path).resolve().as_uri(), "resource": _outcome(r)} for r in results
         ],
     }
-    return json.dumps(bundle, indent=2, ensure_ascii=False)

@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from fhir_adapter.errors import Issue, StructureError, UnitError, UnusableInput
+from fhir_adapter.fhir.outcome import operation_outcome
 from fhir_adapter.fhir.parse import parse_resource
 from fhir_adapter.paths import profiles_dir
 from fhir_adapter.scope import CANONICAL_BASE
 from fhir_adapter.terminology import Found, SiteCodeMaps, Terminology, quantity_unit
 from fhir_adapter.terminology.codes import two_analytes
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
+from fhir_adapter.validation.bundles import LOCATED, bundle_entry_issues
 from fhir_adapter.validation.conformance import ProfileChecker
-from fhir_adapter.validation.core import CoreModel, core_model
+from fhir_adapter.validation.core import BASE_SD, CoreModel, base_source, core_model
 from fhir_adapter.validation.profiles import Definitions
 
 __all__ = [
     "BASE",
+    "BASE_R4",
     "LAB_OBSERVATION",
     "MSC_ADMINISTRATION",
     "TRIAL_PATIENT",
@@ -28,6 +32,8 @@ __all__ = [
 ]
 
 BASE = f"{CANONICAL_BASE}/StructureDefinition/"
+#: ``--profile http://hl7.org/fhir/StructureDefinition/[type]``: base R4 only, no project profile
+BASE_R4 = "base R4"
 LAB_OBSERVATION = BASE + "trial-lab-observation"
 MSC_ADMINISTRATION = BASE + "msc-administration"
 TRIAL_PATIENT = BASE + "trial-patient"
@@ -71,6 +77,21 @@ class Validator:
             return [issue for _, issue in self.validate_bundle(resource, profile=profile)]
         return self._resource(resource, resource_path(resource), profile, enrolled, {})
 
+    def check(
+        self,
+        document: Node,
+        *,
+        profile: str | None = None,
+        enrolled: bool | Collection[int] = False,
+    ) -> list[tuple[int | None, Issue]]:
+        """The one validation of every way in (REST, ingest, ``$validate``, ``validate``):
+        a Bundle's own problems (entry None or the entry's index) and each entry's; a
+        resource's problems (None). ``enrolled``: see ``validate_bundle``."""
+        if document.get("resourceType") == "Bundle":
+            return self.validate_bundle(document, profile=profile, enrolled=enrolled)
+        alone = enrolled if isinstance(enrolled, bool) else bool(enrolled)
+        return [(None, i) for i in self.validate(document, profile=profile, enrolled=alone)]
+
     def validate_bundle(
         self,
         bundle: Node,
@@ -96,6 +117,8 @@ class Validator:
             (_entry_of(i), i)
             for i in self.core.check(shell, "Bundle", "Bundle", shell, nested=False)
         )
+        found = [(n, i) for n, i in found if i.rule not in LOCATED or i.expression != "Bundle"]
+        found.extend((_entry_of(i), i) for i in bundle_entry_issues(bundle))
         found = _dedupe_pairs(found)
         full_urls = {
             e["fullUrl"]: e["resource"].get("resourceType")
@@ -161,6 +184,12 @@ class Validator:
         issues = _dedupe(structure + self.core.check(resource, kind, path, resource))
         found = self.terminology.analytes(resource.get("code")) if kind == "Observation" else []
         url = self.profile_for(resource, profile=profile, enrolled=enrolled, analytes=found)
+        if url == BASE_R4:
+            forced = str(profile).split("|")[0].removeprefix(BASE_SD)
+            if forced != kind and not (path != resource_path(resource) and forced == "Bundle"):
+                issues.append(Issue("error", "invalid", path,
+                                    f"profile {profile} is not a profile of {kind}"))
+            return issues
         if url is not None:
             if self.profiles.get(url) != kind:
                 issues.append(
@@ -178,14 +207,17 @@ class Validator:
         try:
             parse_resource(resource, base=path)
         except StructureError as exc:
-            return list(exc.issues)
+            kind = resource.get("resourceType")
+            source = base_source(kind) if isinstance(kind, str) and kind.isidentifier() else None
+            return [i if i.source else replace(i, source=source) for i in exc.issues]
         return []
 
     def _unit_rule(self, resource: Node, path: str, found: list[Found]) -> list[Issue]:
         """trial-lab-observation: one analyte, and a unit it converts (mappings/analytes.toml),
         read as the mapper reads it (terminology.quantity_unit)."""
         if len(found) > 1:
-            return [Issue("error", "invalid", f"{path}.code", two_analytes(found))]
+            return [Issue("error", "invalid", f"{path}.code", two_analytes(found),
+                          source=LAB_OBSERVATION, rule="one-analyte")]
         quantity = resource.get("valueQuantity")
         if not isinstance(quantity, dict) or not found:
             return []
@@ -195,17 +227,24 @@ class Validator:
             quantity_unit(quantity, found[0][1], self.terminology.ucum_system,
                           element=f"{path}.valueQuantity")
         except UnitError as exc:
-            return list(exc.issues)
+            return [replace(i, source=LAB_OBSERVATION, rule="unit") for i in exc.issues]
         return []
 
     # -- helpers ------------------------------------------------------------------------------
 
     def _known_profile(self, profile: str | None) -> str | None:
-        if profile is not None and profile.split("|")[0] not in self.profiles:
+        """The profile's URL (without version); BASE_R4 for a base StructureDefinition."""
+        if profile is None:
+            return None
+        url = profile.split("|")[0]
+        if url.startswith(BASE_SD) and url.removeprefix(BASE_SD) in self.core.resources:
+            return BASE_R4
+        if url not in self.profiles:
             raise UnusableInput(
-                f"unknown profile {profile!r}; known: {', '.join(sorted(self.profiles))}"
+                f"unknown profile {profile!r}; known: {', '.join(sorted(self.profiles))}, "
+                f"or {BASE_SD}[type] for base R4 only"
             )
-        return profile.split("|")[0] if profile else None
+        return url
 
     def _site_mapped(self, system: str, code: str) -> bool:
         return self.terminology.is_site_code(system, code)
@@ -259,20 +298,7 @@ def _dedupe_pairs(pairs: list[tuple[int | None, Issue]]) -> list[tuple[int | Non
 
 
 def to_operation_outcome(issues: list[Issue]) -> dict[str, Any]:
-    """The issues as an OperationOutcome; one ``information`` issue when there is none."""
+    """The issues as an OperationOutcome; one ``information`` issue "valid" when there is none."""
     if not issues:
-        return {
-            "resourceType": "OperationOutcome",
-            "issue": [{"severity": "information", "code": "informational", "diagnostics": "valid"}],
-        }
-    out = []
-    for issue in issues:
-        item: dict[str, Any] = {
-            "severity": issue.severity,
-            "code": issue.code,
-            "diagnostics": issue.diagnostics,
-        }
-        if issue.expression:
-            item["expression"] = [issue.expression]
-        out.append(item)
-    return {"resourceType": "OperationOutcome", "issue": out}
+        return operation_outcome([Issue("information", "informational", None, "valid")])
+    return operation_outcome(issues)

@@ -66,4 +66,4 @@ def test_profile_option_and_several_files(validator: Validator, tmp_path: Path) 
         "information",
     ]
     code, text = validate_files([ndjson], validator)
-    assert "entry 1: Patient.gender: error:" in text
+    assert "line 2: Patient.gender: error:" in text

@@ -27,7 +27,12 @@ from fhir_adapter.validation.invariants import Invariant
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "validation"
-EXAMPLES = REPO.parent / "shared" / "data" / "hl7-r4-examples"
+#: the shared data beside the repository (or beside a folder holding it, for a worktree)
+EXAMPLES = next(
+    (p / "shared" / "data" / "hl7-r4-examples" for p in REPO.parents
+     if (p / "shared" / "data" / "hl7-r4-examples").is_dir()),
+    REPO.parent / "shared" / "data" / "hl7-r4-examples",
+)
 #: Official examples HL7 shipped that are not valid R4, with the reason. (None so far.)
 HL7_INVALID: dict[str, str] = {}
 
@@ -49,6 +54,21 @@ def test_official_examples_pass_base_r4(validator: Validator, path: Path) -> Non
         assert errors, f"{path.name} was listed invalid: {HL7_INVALID[path.name]}"
     else:
         assert errors == []
+
+
+@pytest.mark.skipif(not EXAMPLES.is_dir(), reason=f"{EXAMPLES} is absent (beside the repository)")
+@pytest.mark.parametrize("path", _examples(), ids=lambda p: p.name)
+def test_official_examples_pass_under_the_base_profile_of_their_type(
+    validator: Validator, path: Path
+) -> None:
+    """``--profile http://hl7.org/fhir/StructureDefinition/[type]``: base R4 only."""
+    resource = json.loads(path.read_text("utf-8"))
+    base = f"http://hl7.org/fhir/StructureDefinition/{resource['resourceType']}"
+    errors = [i for i in validator.validate(resource, profile=base)
+              if i.severity in ("error", "fatal")]
+    assert errors == []
+    assert all(not (i.source or "").startswith("https://fhir-adapter.org")
+               for i in validator.validate(resource, profile=base))
 
 
 def test_examples_folder_holds_the_expected_kinds() -> None:

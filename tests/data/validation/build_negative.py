@@ -143,6 +143,11 @@ INVARIANTS: dict[str, Any] = {
         r["valueQuantity"].pop("system"),
         ["Observation.valueQuantity"],
     )[-1],
+    # R4 types Dosage.dose as SimpleQuantity: no comparator
+    "sqty-1": lambda r: (
+        r["dosage"]["dose"].update(comparator="<"),
+        ["MedicationAdministration.dosage.dose"],
+    )[-1],
     "msc-1": lambda r: (
         r["dosage"]["dose"].update(value=-1),
         ["MedicationAdministration.dosage.dose"],
@@ -342,7 +347,7 @@ def extra_cases() -> dict[str, tuple[dict[str, Any], list[str]]]:
     # bdl-3 too: entry.request is allowed only in batch, transaction and history Bundles
     out["base:Bundle.type:binding"] = (
         _bundle(copy.deepcopy(lab), type="transactions"),
-        ["Bundle", "Bundle.type"],
+        ["Bundle.entry[0].request", "Bundle.type"],
     )
     out["base:Bundle.entry.request.method:binding"] = (
         _bundle(copy.deepcopy(lab), method="UPSERT"),
@@ -353,6 +358,46 @@ def extra_cases() -> dict[str, tuple[dict[str, Any], list[str]]]:
     out["trial:bundle-entry:unit-code"] = (
         _bundle(bad_unit),
         ["Bundle.entry[0].resource.valueQuantity.code"],
+    )
+    out.update(bundle_cases(lab))
+    case(
+        "base:structure:string-for-decimal",
+        "trial-lab-observation",
+        lambda r: r["valueQuantity"].update(value="0.6"),
+        ["Observation.valueQuantity.value"],
+    )
+    case(
+        "base:structure:string-for-boolean",
+        "trial-patient",
+        lambda r: r.update(active="true"),
+        ["Patient.active"],
+    )
+    case(
+        "base:Observation:effective-twice",
+        "trial-lab-observation",
+        lambda r: r.update(effectivePeriod={"start": r["effectiveDateTime"]}),
+        ["Observation.effective[x]"],
+    )
+    return out
+
+
+def bundle_cases(lab: dict[str, Any]) -> dict[str, tuple[dict[str, Any], list[str]]]:
+    """Rules of a transaction as a whole, each reported at the entry that breaks it."""
+    out: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    no_request = _bundle(copy.deepcopy(lab))
+    no_request["entry"][0].pop("request")
+    out["base:Bundle:bdl-3"] = (no_request, ["Bundle.entry[0]"])
+    twice = _bundle(copy.deepcopy(lab))
+    second = copy.deepcopy(twice["entry"][0])
+    second["resource"]["identifier"][0]["value"] = "R000124"
+    second["request"]["url"] = "Observation?identifier=https://lab.hospital.example/result|R000124"
+    twice["entry"].append(second)
+    out["base:Bundle:bdl-7"] = (twice, ["Bundle.entry[1].fullUrl"])
+    dangling = copy.deepcopy(lab)
+    dangling["subject"] = {"reference": "urn:uuid:0b7d3f2e-8c1a-4e5f-9a6b-3d2c1e0f9a8b"}
+    out["base:Bundle:local-reference"] = (
+        _bundle(dangling),
+        ["Bundle.entry[0].resource.subject.reference"],
     )
     return out
 
