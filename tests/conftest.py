@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: the real data beside the repository (or beside the folder that holds a worktree of it)
+SHARED_DATA = next((p / "shared" / "data" for p in REPO.parents
+                    if (p / "shared" / "data").is_dir()), REPO.parent / "shared" / "data")
 POSTGRES_URL = os.environ.get(
     "FHIR_ADAPTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

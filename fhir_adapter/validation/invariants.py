@@ -29,6 +29,14 @@ ENGINE_GAPS = {
 }
 
 _MODEL = models["r4"]
+
+
+def _quiet_trace(label: str, value: object) -> None:
+    """trace() in an invariant (dom-3, eld-*, sdf-*) is for debugging the expression: without
+    this callback fhirpathpy prints it on standard output, which ``--format json`` owns."""
+
+
+_OPTIONS = {"traceFn": _quiet_trace}
 _TOKEN = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_]*|\(\)|!=|[().=]")
 _EXISTENCE_FUNCS = {"exists", "empty", "not"}
 _KEYWORDS = {"and", "or", "implies", "xor"}
@@ -257,7 +265,7 @@ class Invariant:
 
     @staticmethod
     def _term(text: str) -> _Term:
-        compiled = fhirpathpy.compile(text, _MODEL)
+        compiled = fhirpathpy.compile(text, _MODEL, _OPTIONS)
         constants = tuple(tuple(m.group(1)[1:].split(".")) for m in _RESOURCE_PATH.finditer(text))
         plain = _LITERAL.sub(_CONSTANT, _RESOURCE_PATH.sub(_CONSTANT, text))
         paths = _existence_paths(plain)

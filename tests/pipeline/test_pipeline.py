@@ -129,6 +129,18 @@ def test_not_enrolled_patients_are_answered_not_kept(pipeline: Pipeline) -> None
     assert pipeline.store.row_counts()["resource"] == 0
 
 
+def test_a_code_of_no_analyte_is_named_and_synthea_bun_is_urea(pipeline: Pipeline) -> None:
+    hba1c = creatinine("L1", 5.4, "%", code="4548-4")
+    bun = creatinine("L2", 10, "mg/dL", code="6299-2")  # Synthea's BUN: urea, 10 x 2.14
+    out = pipeline.process_bundle(enrolled_bundle(hba1c, bun), sender="h1")
+    skipped = out.entries[3]
+    assert (skipped.state, skipped.reason) == ("not-kept", "code of no analyte")
+    text = out.response["entry"][3]["response"]["outcome"]["issue"][0]["diagnostics"]
+    assert text == "not kept: code of no analyte (http://loinc.org|4548-4)"
+    [urea] = [m for m in _measurements(pipeline) if m.analyte == "urea"]
+    assert urea.value == Decimal("21.4")
+
+
 def test_enroll_before_the_patient_arrives(pipeline: Pipeline) -> None:
     pipeline.enroll("https://hospital.example.org/mrn", "2002", "S-77")
     bundle = transaction(entry(patient("2002"), PATIENT_URL),

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from fhir_adapter.paths import profiles_dir
 from fhir_adapter.validation import LAB_OBSERVATION, Validator
 from fhir_adapter.validation.report import validate_files
 
@@ -67,3 +70,23 @@ def test_profile_option_and_several_files(validator: Validator, tmp_path: Path) 
     ]
     code, text = validate_files([ndjson], validator)
     assert "line 2: Patient.gender: error:" in text
+
+
+def test_json_output_of_a_definition_is_json_alone(
+    validator: Validator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Invariants of StructureDefinition call trace(): nothing of it reaches standard output."""
+    path = profiles_dir() / "StructureDefinition-trial-patient.json"
+    code, out = validate_files([path], validator, fmt="json")
+    assert capsys.readouterr().out == ""
+    assert (code, json.loads(out)["issue"][0]["diagnostics"]) == (0, "valid")
+
+
+def test_ndjson_lines_count_from_one(validator: Validator, tmp_path: Path) -> None:
+    lines = tmp_path / "lab.ndjson"
+    good = json.loads((DATA / "valid" / "trial-lab-observation.json").read_text("utf-8"))
+    bad = dict(good, status="done")
+    lines.write_text(f"{json.dumps(good)}\n\n{json.dumps(bad)}\n", encoding="utf-8")
+    code, text = validate_files([lines], validator)
+    assert code == 1
+    assert f"{lines}: line 3: Observation.status: error:" in text

@@ -23,7 +23,10 @@ def observation(ctx: Context, request: Request, resolved: dict[str, Any]) -> Ent
     if isinstance(mapped, Unmapped):
         if mapped.analyte is not None and request.existing is not None:
             return _withdrawn(ctx, request, resolved, row.subject)
-        return not_kept(request, "code of no analyte" if mapped.analyte is None else mapped.reason)
+        if mapped.analyte is None:  # counted under one reason; the entry names its codes
+            return not_kept(request, "code of no analyte",
+                            detail=", ".join(mapped.codes) or "no code")
+        return not_kept(request, mapped.reason)
     entry, saved = save(ctx, request, resolved, row.subject)
     if saved.changed:
         ctx.unit.put_measurement(saved.id, row.subject, mapped, specimen_key=specimen_key,
