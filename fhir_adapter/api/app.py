@@ -35,6 +35,7 @@ class PipelinePort(Protocol):
         id: str | None = ...,
         conditional: str | None = ...,
         prefer: str = ...,
+        if_match: str | None = ...,
     ) -> Any: ...
 
     def validate(

@@ -149,6 +149,7 @@ async def _single(
         id=id,
         conditional=conditional,
         prefer=prefer,
+        if_match=request.headers.get("if-match") if method == "PUT" else None,
     )
     wake_delivery(request)
     return write_response(

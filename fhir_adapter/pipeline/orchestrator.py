@@ -156,11 +156,15 @@ class Pipeline:
 
     def process_resource(self, resource: dict[str, Any], *, sender: str, method: str = "POST",
                          id: str | None = None, conditional: str | None = None,
-                         prefer: str = "representation") -> EntryOutcome:
-        """One resource: POST, PUT by id, or conditional PUT ``identifier=s|v``. Raises on error."""
+                         prefer: str = "representation",
+                         if_match: str | None = None) -> EntryOutcome:
+        """One resource: POST, PUT by id (kept under that id), or conditional PUT
+        ``identifier=s|v``; ``if_match``: the version it updates (412 otherwise). Raises on
+        error."""
         rtype = str(resource.get("resourceType", ""))
         url = f"{rtype}?{conditional}" if conditional else f"{rtype}/{id}" if id else rtype
-        request = Request(0, method.upper(), rtype, resource, url=url)
+        request = Request(0, method.upper(), rtype, resource, url=url, if_match=if_match,
+                          by_id=method.upper() == "PUT" and bool(id) and not conditional)
         action = "update" if request.method == "PUT" else "create"
         try:
             entry = self.writer.transaction([request], sender, None, action=action)[0]

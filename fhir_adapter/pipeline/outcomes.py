@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any
 
 from fhir_adapter.errors import AdapterError
@@ -12,7 +13,14 @@ from fhir_adapter.fhir import error_outcome
 
 __all__ = ["BundleOutcome", "EntryOutcome", "LoadSummary", "TypeCounts"]
 
-_REASONS = {200: "200 OK", 201: "201 Created"}
+
+
+def _status_line(status: int) -> str:
+    """``Bundle.entry.response.status``: the code and its reason phrase, as in ``201 Created``."""
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
 
 
 @dataclass(slots=True)
@@ -44,8 +52,7 @@ class EntryOutcome:
 
     def response_entry(self, prefer: str = "representation") -> dict[str, Any]:
         """The ``Bundle.entry`` of a transaction-response or batch-response."""
-        status = _REASONS.get(self.status, str(self.status))
-        response: dict[str, Any] = {"status": status}
+        response: dict[str, Any] = {"status": _status_line(self.status)}
         if self.location:
             response["location"] = self.location
             response["etag"] = self.etag

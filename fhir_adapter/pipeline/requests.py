@@ -62,6 +62,8 @@ class Request:
     keyed_for: str | None = None  # the sender ``keys`` were made for (made once)
     #: what the validation of the whole Bundle found in this entry (None: not validated yet)
     issues: list[Issue] | None = None
+    by_id: bool = False  # PUT [type]/[id] of a single resource: kept under that very id
+    if_match: str | None = None  # the ETag the client last saw (If-Match)
 
     @property
     def key(self) -> str:
@@ -90,7 +92,9 @@ def request_keys(request: Request, sender: str) -> list[str]:
         url = request.url or ""
         if request.method == "PUT" and "/" in url and "?" not in url:
             rid = url.rstrip("/").rsplit("/", 1)[-1]
-            keys.append(sender_id_key(request.resource_type, sender, rid))
+            key = sender_id_key(request.resource_type, sender, rid)
+            if key not in keys:  # a key given twice would clash with itself when stored
+                keys.append(key)
         request.keys, request.keyed_for = keys, sender
     return request.keys
 
@@ -104,12 +108,51 @@ def plan(unit: Unit, request: Request, *, sender: str, file: str | None) -> None
     if request.method == "PUT" and "?" in url:
         found = _one_or_none(unit, _conditional(url, request, file), request, file)
         request.existing = found
+    elif request.method == "PUT" and "/" in url and request.by_id:
+        _plan_by_id(unit, request, url.rstrip("/").rsplit("/", 1)[-1], file)
     if request.method == "POST" and request.if_none_exist:
         query = f"{request.resource_type}?{request.if_none_exist}"
         request.matched = _one_or_none(unit, _conditional(query, request, file), request, file)
-    if request.existing is None:
+    if request.existing is None and not request.by_id:
         request.existing = unit.find(request.keys)
-    request.id = request.existing.id if request.existing else (request.id or uuid.uuid4().hex)
+    if not request.by_id:
+        request.id = request.existing.id if request.existing else (request.id or uuid.uuid4().hex)
+    if request.if_match is not None:
+        _check_version(request, file)
+
+
+def _plan_by_id(unit: Unit, request: Request, rid: str, file: str | None) -> None:
+    """INTERFACES.md, PUT by id: the resource is the one stored under ``rid`` (or is created
+    under it); an identity that already names another stored resource is refused, naming both."""
+    kind = request.resource_type
+    request.id = rid
+    request.existing = unit.get_by_id(rid)
+    if request.existing is not None and request.existing.type != kind:
+        raise ConflictError(
+            f"id {rid!r} is already that of {request.existing.key}: PUT {kind}/{rid} cannot "
+            f"create a {kind} under it", where=request.where(file, f"{kind}.id"))
+    for key, owner in unit.owners(request.keys).items():
+        if owner != rid:
+            raise ConflictError(
+                f"PUT {kind}/{rid}: its {_describe(key)} already belongs to {kind}/{owner}"
+                f"{' (sent before without this id in the URL)' if key.startswith('id|') else ''}"
+                f"; a resource is kept once: update {kind}/{owner}, or send another identity",
+                where=request.where(file, f"{kind}.identifier" if key.startswith("ident|")
+                                    else f"{kind}.id"))
+
+
+def _check_version(request: Request, file: str | None) -> None:
+    """If-Match (FHIR http.html, "Managing Resource Contention"): the update applies only to
+    the version the client names; another one, or no stored resource, is 412."""
+    assert request.if_match is not None
+    wanted = request.if_match.strip()
+    current = request.existing
+    if current is not None and wanted in (f'W/"{current.version}"', f'"{current.version}"'):
+        return
+    held = f'version {current.version}' if current is not None else "no stored version"
+    raise PreconditionFailed(
+        f"If-Match {wanted} does not match {request.resource_type}/{request.id} ({held})",
+        where=request.where(file, "If-Match"))
 
 
 def check_overlaps(requests: list[Request], file: str | None) -> None:

@@ -116,7 +116,8 @@ class ResultBuilder:
         compare with the store, then set the stored state with ``ResultResource.with_state``."""
         out = [self.visit_resource(r) for r in endpoints.visit_results]
         out += [
-            ResultResource(r.key, PARTICIPANT_ENDPOINT, r.subject, participant_observation(r))
+            ResultResource(r.key, PARTICIPANT_ENDPOINT, r.subject,
+                           participant_observation(r, self.pseudonyms.reference))
             for r in endpoints.participant_results
         ]
         return out
@@ -227,13 +228,13 @@ class ResultBuilder:
         by_reference = {self.pseudonyms.reference(k): k for k in sources}
         out: dict[str, dict[str, Any]] = {}
         for result in chosen:
-            if result.kind != ENDPOINT_RESULT:
-                continue
             for i, derived in enumerate(result.resource.get("derivedFrom", [])):
                 reference = derived.get("reference", "")
                 if reference in out:
                     continue
                 key = by_reference.get(reference)
+                if key is None and result.kind != ENDPOINT_RESULT:
+                    continue  # a participant endpoint's visit-level result, published as such
                 if key is None:
                     raise ReferenceError_(
                         f"result {result.key}: its source {reference} is not among the stored "

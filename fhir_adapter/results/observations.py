@@ -167,8 +167,13 @@ def _participant_value(value: bool | int | str) -> dict[str, Any]:
     return {"valueCodeableConcept": coded_value(value)}
 
 
-def participant_observation(result: ParticipantResult) -> dict[str, Any]:
-    """One participant-level endpoint Observation, derived from visit-level results."""
+def participant_observation(
+    result: ParticipantResult, source_reference: Callable[[str], str]
+) -> dict[str, Any]:
+    """One participant-level endpoint Observation, derived from visit-level results, and from
+    source Observations (``Observation/<adapter id>`` keys, pseudonymised by
+    ``source_reference``) where a value has no visit-level result (a maximum CTCAE grade
+    reached outside every window)."""
     resource = _head(
         "profile-participant-endpoint",
         (SYSTEMS["participant-endpoint"], result.key),
@@ -182,7 +187,8 @@ def participant_observation(result: ParticipantResult) -> dict[str, Any]:
         resource["component"] = [_component("age-at-day0", {"valueQuantity": age})]
     if result.sources:
         resource["derivedFrom"] = [
-            {"reference": f"Observation/{visit_result_id(k)}"}
+            {"reference": source_reference(k) if k.startswith("Observation/")
+             else f"Observation/{visit_result_id(k)}"}
             for k in dict.fromkeys(result.sources)
         ]
     return resource

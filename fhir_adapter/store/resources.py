@@ -71,6 +71,11 @@ class ResourceRepository(UnitBase):
             for row in self.conn.execute(_BY_IDS, {"ids": part}):
                 self._stored[row.id] = _stored(row)
 
+    def owners(self, keys: Sequence[str]) -> dict[str, str]:
+        """The adapter id each of ``keys`` already names (keys naming nothing are left out)."""
+        self._look_up(keys)
+        return {k: rid for k in keys if (rid := self._owners.get(k)) is not None}
+
     def _look_up(self, keys: Sequence[str]) -> None:
         missing = [k for k in keys if k not in self._owners]
         for part in in_batches(missing):
@@ -121,11 +126,16 @@ class ResourceRepository(UnitBase):
         new_id: str,
         status: str | None = None,
         received_at: datetime | None = None,
+        at_id: bool = False,
     ) -> SaveOutcome:
-        """Create the resource, or add a version when its content changed, else do nothing."""
+        """Create the resource, or add a version when its content changed, else do nothing.
+
+        ``at_id``: the resource is the one stored under ``new_id`` (a PUT by id), whatever its
+        keys name; otherwise it is the one its strongest known key names."""
         at = to_utc(received_at or self.now())
+        keys = list(dict.fromkeys(keys))  # a key given twice would clash with itself
         for _ in range(_MAX_RETRIES):
-            existing = self.find(keys)
+            existing = self.get_by_id(new_id) if at_id else self.find(keys)
             if existing is None:
                 if self._try_create(resource_type, keys, content, sender, content_hash,
                                     new_id, status, at):

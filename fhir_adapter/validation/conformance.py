@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fhir_adapter.errors import Issue
+from fhir_adapter.validation.invariants import unchecked
 from fhir_adapter.validation.profiles import Definitions, Rule
 
 __all__ = ["CodeAccepter", "ProfileChecker", "reference_type"]
@@ -62,7 +63,10 @@ class ProfileChecker:
 
     def _node(self, node: Node, rule: Rule, path: str, out: list[Issue]) -> None:
         for invariant in rule.invariants:
-            if not invariant.holds(node, self._resource):
+            verdict = invariant.holds(node, self._resource)
+            if verdict is None:
+                out.append(unchecked(invariant, path))
+            elif not verdict:
                 out.append(
                     Issue(
                         "error" if invariant.severity == "error" else "warning",

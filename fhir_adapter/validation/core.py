@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fhir_adapter.errors import Issue
-from fhir_adapter.validation.invariants import ENGINE_GAPS, Invariant
+from fhir_adapter.validation.invariants import ENGINE_GAPS, Invariant, unchecked
 
 __all__ = ["BASE_SD", "CoreModel", "Element", "base_source", "core_model", "json_type_problem"]
 
@@ -161,8 +161,11 @@ class CoreModel:
                 if element.type in self.types:
                     self._walk(item, element.type, where, resource, out)
         for invariant in self.invariants.get(key, ()):
-            if not invariant.holds(node, resource):
+            verdict = invariant.holds(node, resource)
+            if verdict is False:
                 out.append(_broken(invariant, path, key))
+            elif verdict is None:
+                out.append(unchecked(invariant, path))
 
     def _binding(
         self, item: Any, element: Element, where: str, out: list[Issue], key: str

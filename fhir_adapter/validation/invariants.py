@@ -18,7 +18,9 @@ from typing import Any
 import fhirpathpy
 from fhirpathpy.models import models
 
-__all__ = ["ENGINE_GAPS", "Invariant", "present"]
+from fhir_adapter.errors import Issue
+
+__all__ = ["ENGINE_GAPS", "Invariant", "present", "unchecked"]
 
 #: Invariants of base R4 that fhirpathpy cannot evaluate faithfully; they are not checked.
 ENGINE_GAPS = {
@@ -273,8 +275,10 @@ class Invariant:
         local = _local_names(text) if paths is None else None
         return _Term(text, compiled, paths, head, local, constants if paths is not None else ())
 
-    def holds(self, node: Node, resource: Node) -> bool:
-        """True unless the invariant is false at ``node`` (an element of ``resource``).
+    def holds(self, node: Node, resource: Node) -> bool | None:
+        """True unless the invariant is false at ``node`` (an element of ``resource``); None
+        when the FHIRPath engine fails on it (fhirpathpy cannot order two Quantities, as
+        ``rng-2`` asks): not known to fail, so not a failed invariant (``unchecked``).
 
         An empty result counts as holding, as FHIR does for invariants whose paths are absent.
         """
@@ -285,8 +289,8 @@ class Invariant:
             items = node.get(self.each, [])
             items = items if isinstance(items, list) else [items]
             return all(self._evaluate(item, context) is not False for item in items)
-        except Exception:  # noqa: BLE001 - an engine failure on odd data is a failed invariant
-            return False
+        except Exception:  # noqa: BLE001 - the engine's own failure, whatever its class
+            return None
 
     def _evaluate(self, node: Node, context: dict[str, Any]) -> bool | None:
         terms = self.terms
@@ -313,3 +317,10 @@ class Invariant:
                 seen_empty = seen_empty or value is None
             return None if seen_empty else True
         return terms[0].value(node, context)
+
+
+def unchecked(invariant: Invariant, path: str) -> Issue:
+    """The warning for an invariant the engine could not evaluate at ``path``."""
+    return Issue("warning", "not-supported", path,
+                 f"{invariant.key}: not checked: the FHIRPath engine cannot evaluate "
+                 f"{invariant.expression} here")

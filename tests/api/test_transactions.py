@@ -134,6 +134,7 @@ def test_batch_entries_fail_alone(live: Live) -> None:
     assert answer["type"] == "batch-response"
     statuses = [e["response"]["status"].split()[0] for e in answer["entry"]]
     assert statuses[:2] == ["201", "201"] and statuses[2] == "400"
+    assert answer["entry"][2]["response"]["status"] == "400 Bad Request"  # with its reason phrase
     issue = answer["entry"][2]["response"]["outcome"]["issue"][0]
     assert issue["expression"][0].endswith("effectiveDateTime")
     assert _counts(live).get("Observation") == 1

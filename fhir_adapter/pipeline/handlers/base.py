@@ -90,7 +90,7 @@ def save(ctx: Context, request: Request, resolved: dict[str, Any], subject: str 
     saved = ctx.unit.save(
         request.resource_type, [*request.keys, *extra_keys], request.resource,
         sender=ctx.sender, content_hash=ctx.digest(request), new_id=request.id,
-        status=request.resource.get("status"),
+        status=request.resource.get("status"), at_id=request.by_id,
     )
     request.id = saved.id
     if request.key != planned:
