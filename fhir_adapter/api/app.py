@@ -8,15 +8,20 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 
 from fhir_adapter import __version__
 from fhir_adapter.api.errors import install_error_handlers
+from fhir_adapter.api.negotiation import Negotiation
 from fhir_adapter.settings import Settings
 from fhir_adapter.store import Store
 from fhir_adapter.store.clients import ClientRegistry
 from fhir_adapter.store.tokens import TokenFile
 
-__all__ = ["PipelinePort", "create_app"]
+__all__ = ["GZIP_MIN_BYTES", "PipelinePort", "create_app"]
+
+#: Answers from this size on are gzip-compressed for a client that accepts it.
+GZIP_MIN_BYTES = 1024
 
 
 class PipelinePort(Protocol):
@@ -128,4 +133,7 @@ def create_app(settings: Settings, pipeline: PipelinePort | None = None) -> Fast
     app.state.exports = None
     for module in (jwks, metadata, auth, bulk, validate, read, write, ui):
         app.include_router(module.router)
+    # the last added runs first: HEAD, format and docs are settled before anything else
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
+    app.add_middleware(Negotiation)
     return app

@@ -59,7 +59,8 @@ def _resource(resource_type: str) -> dict[str, Any]:
             conditionalUpdate=True,
         )
     if resource_type in RESULT_TYPES:
-        interactions += ["read", "search-type"]
+        interactions += ["read", "vread", "search-type"]
+        entry["conditionalRead"] = "not-match"  # If-None-Match: 304
         docs.append(_READ_NOTE)
         entry["searchParam"] = _search_params(resource_type)
     entry["interaction"] = [{"code": code} for code in interactions]

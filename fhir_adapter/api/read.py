@@ -60,11 +60,36 @@ async def endpoint_results(request: Request, id: str) -> Response:
 
 @router.get("/fhir/{resource_type}/{id}", summary="read one result (pseudonymised)")
 async def read_result(request: Request, resource_type: str, id: str) -> Response:
+    return await _read(request, resource_type, id, None)
+
+
+@router.get("/fhir/{resource_type}/{id}/_history/{vid}",
+            summary="vread: the current version of a result (older ones are not kept)")
+async def vread_result(request: Request, resource_type: str, id: str, vid: str) -> Response:
+    return await _read(request, resource_type, id, vid)
+
+
+async def _read(request: Request, resource_type: str, id: str, vid: str | None) -> Response:
     if resource_type not in RESULT_TYPES:
         raise unknown_type(resource_type, RESULT_TYPES, "serves")
     require(authenticate(request), [(resource_type, "r")])
     resource = await in_thread(pipeline_of(request).read_result, resource_type, id)
-    return FhirResponse(resource, headers=_headers(resource))
+    headers = _headers(resource)
+    current = str((resource.get("meta") or {}).get("versionId") or "")
+    if vid is not None and vid != current:
+        raise NotFound(f"{resource_type}/{id} version {vid} is not served: only the current "
+                       f"version ({current or 'none'}) of a published result is kept")
+    if _matches(request.headers.get("if-none-match"), headers.get("ETag")):
+        return Response(status_code=304, headers=headers)  # FHIR http.html, conditional read
+    return FhirResponse(resource, headers=headers)
+
+
+def _matches(if_none_match: str | None, etag: str | None) -> bool:
+    """Whether If-None-Match names this ETag (weak comparison, RFC 9110 13.1.2), or is ``*``."""
+    if not if_none_match or not etag:
+        return False
+    wanted = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in wanted or etag.removeprefix("W/") in wanted
 
 
 @router.get("/fhir/{resource_type}", summary="search results (identifier, subject, code, "

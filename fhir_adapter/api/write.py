@@ -21,6 +21,7 @@ from fhir_adapter.api.deps import (
 from fhir_adapter.api.responses import FhirResponse, prefer_return, write_response
 from fhir_adapter.api.security import authenticate, require
 from fhir_adapter.errors import AdapterError, Issue, UnusableInput
+from fhir_adapter.pipeline.requests import UNSUPPORTED_METHODS, refuse_unsupported
 from fhir_adapter.scope import WRITE_TYPES
 from fhir_adapter.store.tokens import Principal
 
@@ -55,6 +56,8 @@ def _entry_needs(bundle: dict[str, Any], *, collection: bool) -> Iterator[tuple[
             kind = url.split("?", 1)[0].split("/", 1)[0] or "*"
         if collection:
             yield from ((kind, "c"), (kind, "u"))
+        elif str(request.get("method", "POST")).upper() in UNSUPPORTED_METHODS:
+            continue  # answered as unsupported, whatever the scopes
         else:
             yield kind, _ACTIONS.get(str(request.get("method", "POST")).upper(), "c")
 
@@ -100,6 +103,8 @@ async def _process_bundle(request: Request, allowed: tuple[str, ...]) -> Respons
             + ("" if "collection" in allowed else " (a collection goes to POST [base]/Bundle)")
         )
         raise UnusableInput(text, issues=[Issue("error", "invalid", "Bundle.type", text)])
+    if kind == "transaction":
+        refuse_unsupported(bundle)  # before the scopes: no scope makes these entries work
     require(principal, _entry_needs(bundle, collection=kind == "collection"))
     try:
         outcome = await in_thread(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
 from fhir_adapter.cli.base import app, out
+from fhir_adapter.errors import ConfigError
 from fhir_adapter.settings import Settings
 from fhir_adapter.store.tokens import TokenFile, parse_duration
 
@@ -23,7 +25,27 @@ def serve(
     """The FHIR REST endpoint (refuses a non-loopback address without tokens)."""
     from fhir_adapter.api import serve as serve_api  # FastAPI is loaded for this command only
 
-    serve_api(Settings(), host=host, port=port, workers=workers)
+    _check_free(host, port)
+    try:
+        serve_api(Settings(), host=host, port=port, workers=workers)
+    except SystemExit as exc:  # uvicorn's "startup failed" (3): taken between check and bind
+        if exc.code == 3:
+            raise ConfigError(f"could not start listening on {host}:{port} (see the line "
+                              "above)") from None
+        raise
+
+
+def _check_free(host: str, port: int) -> None:
+    """ConfigError (exit 2) when ``host:port`` cannot be listened on, e.g. another server has
+    it; bound as uvicorn binds (SO_REUSEADDR), then let go."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                              "(another server on that port? choose one with --port)") from None
 
 
 token_app = typer.Typer(help="Bearer tokens of the REST endpoint (stored hashed).")

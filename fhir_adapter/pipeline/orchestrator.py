@@ -22,7 +22,7 @@ from fhir_adapter.pipeline.entries import (
 from fhir_adapter.pipeline.export import ingest_export
 from fhir_adapter.pipeline.outcomes import BundleOutcome, EntryOutcome, LoadSummary
 from fhir_adapter.pipeline.parallel import Prevalidator, worker_count
-from fhir_adapter.pipeline.requests import Request
+from fhir_adapter.pipeline.requests import Request, refuse_unsupported
 from fhir_adapter.pipeline.sdtm_export import export_sdtm
 from fhir_adapter.pipeline.validating import (
     check_document,
@@ -139,6 +139,7 @@ class Pipeline:
                 raise UnusableInput(f"Bundle.type {kind!r} cannot be processed",
                                     where=Where(source, None, "Bundle.type"))
             if kind == "transaction":
+                refuse_unsupported(bundle, source)
                 entries = self.writer.transaction(requests, sender, source, action=action)
             else:
                 entries = self.writer.each(requests, sender, source)

@@ -27,6 +27,7 @@ from fhir_adapter.store import (
 )
 
 __all__ = [
+    "UNSUPPORTED_METHODS",
     "Request",
     "check_overlaps",
     "conditional_matches",
@@ -35,9 +36,14 @@ __all__ = [
     "request_keys",
     "resolve_conditional",
     "stable_targets",
+    "refuse_unsupported",
     "targets_of",
+    "unsupported_entries",
 ]
 
+#: Entry methods this server does not carry out: it keeps what hospitals send, and deletes,
+#: patches and reads nothing of theirs (reads see only the published results).
+UNSUPPORTED_METHODS = frozenset({"DELETE", "GET", "HEAD", "PATCH"})
 #: FHIR transaction processing order of the methods.
 _METHOD_RANK = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 _TYPE_RANK = {name: rank for rank, name in enumerate(PROCESSING_ORDER)}
@@ -73,6 +79,38 @@ class Request:
         return Where(file, self.index, element)
 
 
+
+
+def unsupported_entries(bundle: dict[str, Any]) -> list[Issue]:
+    """One issue per entry whose method is unsupported, every one of them: a transaction that
+    holds any is refused as a whole, before scopes are weighed (no scope could make it work)."""
+    issues = []
+    entries = bundle.get("entry")
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        given = entry.get("request") if isinstance(entry, dict) else None
+        request: dict[str, Any] = given if isinstance(given, dict) else {}
+        method = str(request.get("method") or "").upper()
+        url = str(request.get("url") or "")
+        if method in UNSUPPORTED_METHODS:
+            text = (f"entry {i}: {method} {url} is not supported: this server creates and "
+                    "updates only (POST, PUT)")
+            issues.append(Issue("error", "not-supported", f"Bundle.entry[{i}].request.method",
+                                text))
+        elif "$" in url.split("?", 1)[0]:
+            text = f"entry {i}: {method} {url}: operations are not supported in a Bundle"
+            issues.append(Issue("error", "not-supported", f"Bundle.entry[{i}].request.url",
+                                text))
+    return issues
+
+
+def refuse_unsupported(bundle: dict[str, Any], source: str | None = None) -> None:
+    """UnusableInput listing every unsupported entry of a transaction, if it has any."""
+    unsupported = unsupported_entries(bundle)
+    if unsupported:
+        raise UnusableInput(
+            f"{len(unsupported)} entries of the transaction have a method this server does "
+            "not support; nothing was processed", issues=unsupported,
+            where=Where(source, None, "Bundle.entry.request.method"))
 
 
 def processing_order(requests: list[Request]) -> list[Request]:
@@ -134,10 +172,10 @@ def _plan_by_id(unit: Unit, request: Request, rid: str, file: str | None) -> Non
     for key, owner in unit.owners(request.keys).items():
         if owner != rid:
             raise ConflictError(
-                f"PUT {kind}/{rid}: its {_describe(key)} already belongs to {kind}/{owner}"
-                f"{' (sent before without this id in the URL)' if key.startswith('id|') else ''}"
+                f"PUT {kind}/{rid}: its {describe_key(key)} already belongs to {kind}/{owner}"
+                f"{'' if names_identifier(key) else ' (sent before without this id in the URL)'}"
                 f"; a resource is kept once: update {kind}/{owner}, or send another identity",
-                where=request.where(file, f"{kind}.identifier" if key.startswith("ident|")
+                where=request.where(file, f"{kind}.identifier" if names_identifier(key)
                                     else f"{kind}.id"))
 
 

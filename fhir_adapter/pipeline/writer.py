@@ -37,6 +37,7 @@ from fhir_adapter.pipeline import audit
 from fhir_adapter.pipeline.handlers import Context, handle
 from fhir_adapter.pipeline.outcomes import EntryOutcome
 from fhir_adapter.pipeline.requests import (
+    UNSUPPORTED_METHODS,
     Request,
     check_overlaps,
     plan,
@@ -57,8 +58,6 @@ __all__ = ["AfterChange", "Shared", "Writer", "keys_of"]
 AfterChange = Callable[[Unit, set[str]], object]
 #: (fullUrl -> Type/adapter id, fullUrl -> identity key) of the other entries of a batch.
 Shared = tuple[dict[str, str], dict[str, str]]
-#: Methods the adapter does not take in a Bundle entry.
-_REFUSED_METHODS = frozenset({"DELETE", "GET", "HEAD", "PATCH"})
 
 
 class Writer:
@@ -139,7 +138,9 @@ class Writer:
                     enrolled_patients(unit, [request], self.mapper, sender))
                 self.check(request, file, enrolled)
             with unit.savepoint():  # what a refused line wrote goes, the others' stays
-                return self.handle(self.identify(unit, [request], sender, file), request)
+                ctx = self.identify(unit, [request], sender, file)
+                ctx.dangling_is_error = False  # a line's Patient may be one not kept
+                return self.handle(ctx, request)
         except AdapterError as exc:
             # an NDJSON line by its number (from 1); a lone resource (index 0) by its file alone
             exc.where = replace(exc.where, file=file, line=request.index or None, entry=None)
@@ -160,7 +161,7 @@ class Writer:
         The validator's first layer is the base R4 parse, so a valid resource is parsed once;
         a refused one is parsed again on its own, so that a structural problem is answered as
         such (StructureError), before the profiles."""
-        if request.method in _REFUSED_METHODS:
+        if request.method in UNSUPPORTED_METHODS:
             raise UnusableInput(f"{request.method} entries are not supported",
                                 where=request.where(file, "Bundle.entry.request.method"))
         if request.resource is None:

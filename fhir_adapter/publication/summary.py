@@ -105,4 +105,4 @@ class Summaries:
 def as_resource(row: ResultRow) -> ResultResource:
     """A stored result row as the result builder takes it."""
     return ResultResource(row.key, row.kind, row.subject, row.resource, row.status,
-                          row.last_updated)
+                          row.last_updated, row.version)

@@ -58,11 +58,13 @@ class ResultResource:
     resource: dict[str, Any]
     status: str = "final"
     last_updated: datetime | None = None
+    version: int | None = None  # of the stored row: the published meta.versionId
 
-    def with_state(self, status: str, last_updated: datetime | None) -> ResultResource:
+    def with_state(self, status: str, last_updated: datetime | None,
+                   version: int | None = None) -> ResultResource:
         if status not in RESULT_STATUSES:
             raise ValueError(f"not a result status: {status!r}")
-        return replace(self, status=status, last_updated=last_updated)
+        return replace(self, status=status, last_updated=last_updated, version=version)
 
 
 def _utc_now() -> datetime:
@@ -332,6 +334,7 @@ def _stated(result: ResultResource, now: datetime) -> dict[str, Any]:
     resource = copy.deepcopy(result.resource)
     resource["status"] = result.status
     meta = resource.setdefault("meta", {})
+    meta["versionId"] = str(result.version or 1)
     meta["lastUpdated"] = fhir_time(result.last_updated or now)
     return resource
 

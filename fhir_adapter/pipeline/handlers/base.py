@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fhir_adapter.errors import ReferenceError_
 from fhir_adapter.fhir import informational, rewrite_references
 from fhir_adapter.mapping import Mapper
 from fhir_adapter.pipeline.outcomes import EntryOutcome
@@ -45,6 +46,9 @@ class Context:
     targets: dict[str, str] = field(default_factory=dict)
     bundle_keys: dict[str, str] = field(default_factory=dict)
     stable: dict[str, str] = field(default_factory=dict)
+    #: a literal reference to a Patient this server does not hold is an error (Bundles and
+    #: REST requests, FHIR transaction rules); NDJSON lines are each answered "not kept"
+    dangling_is_error: bool = True
     _local: set[str] | None = None  # the values of ``targets``, kept until they change
 
     def digest(self, request: Request) -> str:
@@ -142,14 +146,31 @@ def patient_key(ctx: Context, reference: dict[str, Any] | None) -> str | None:
 
 
 def gate(ctx: Context, request: Request, reference: Any) -> ParticipantRow | str:
-    """The participant a resource is about, or the reason it is not kept."""
+    """The participant a resource is about (its ``subject``), or the reason it is not kept."""
+    if not isinstance(reference, dict) or not (reference.get("reference")
+                                               or reference.get("identifier")):
+        return "no subject"
     pid = patient_key(ctx, reference)
+    if pid is None and ctx.dangling_is_error and _literal_patient(reference):
+        element = f"{request.resource_type}.subject"
+        raise ReferenceError_(
+            f"{element} {reference['reference']} names no resource this server holds (never "
+            "sent, or a Patient not kept: not enrolled); send the Patient in the same Bundle, "
+            "or refer to it by identifier", where=request.where(ctx.file, element))
     row = ctx.unit.participant_for_patient(pid) if pid else None
     if row is None:
         return "patient not enrolled"
     if row.status in ctx.study.stopped_statuses:
         return f"participant {row.status}"
     return row
+
+
+def _literal_patient(reference: dict[str, Any]) -> bool:
+    """A literal reference (``Patient/id`` or an absolute URL ending so), not a contained one."""
+    text = reference.get("reference")
+    if not isinstance(text, str) or text.startswith(("#", "urn:")):
+        return False
+    return "/".join(text.rstrip("/").split("/")[-2:]).startswith("Patient/")
 
 
 def out_of_scope(ctx: Context, request: Request, resolved: dict[str, Any]) -> EntryOutcome:
