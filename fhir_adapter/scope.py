@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "CANONICAL_BASE",
     "ENROLLMENT_TYPES",
+    "PARAMETER_TYPES",
     "PROCESSING_ORDER",
     "RESULT_SEARCH_PARAMS",
     "RESULT_TYPES",
@@ -39,6 +40,20 @@ RESULT_SEARCH_PARAMS = {
     "_id": ("token", "the resource id"),
     "identifier": ("token", "system|value, |value or value"),
     "subject": ("reference", "the pseudonymous Patient (Patient/id or id)"),
+    "patient": ("reference", "the pseudonymous Patient the resource is about (Patient/id or id)"),
     "code": ("token", "system|code or code"),
+    "date": ("date", "effective[x] (MeasureReport: date), with the prefixes eq ne gt ge lt le"),
+    "category": ("token", "system|code or code"),
+    "status": ("token", "the status code"),
     "_lastUpdated": ("date", "with the prefixes gt, ge, lt, le, eq"),
+}
+#: The result types each parameter applies to (None: every one). A parameter given for a
+#: type it does not apply to is unknown there (400, or ignored under handling=lenient).
+PARAMETER_TYPES: dict[str, frozenset[str] | None] = {
+    "_id": None, "identifier": None, "_lastUpdated": None, "status": None,
+    "subject": frozenset({"Observation", "MeasureReport"}),
+    "patient": frozenset({"Observation", "ResearchSubject"}),
+    "code": frozenset({"Observation"}),
+    "date": frozenset({"Observation", "MeasureReport"}),
+    "category": frozenset({"Observation"}),
 }

@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fhir_adapter import __version__
+from fhir_adapter.api.searchset import DEFAULT_COUNT, INCLUDES, MAX_COUNT, REVINCLUDES
 from fhir_adapter.scope import (
     CANONICAL_BASE,
+    PARAMETER_TYPES,
     RESULT_SEARCH_PARAMS,
     RESULT_TYPES,
     VALIDATE_TYPES,
@@ -16,8 +18,14 @@ from fhir_adapter.scope import (
 
 __all__ = ["capability_statement"]
 
-_SUBJECT_TYPES = frozenset({"Observation", "MeasureReport"})
-_CODE_TYPES = frozenset({"Observation"})
+_SEARCH_NOTE = (
+    f"Searches answer a page at a time: _count (default {DEFAULT_COUNT}, at most {MAX_COUNT}), "
+    "the links next, previous and first followed to the end (a keyset cursor: writes between "
+    "pages neither repeat nor skip an entry), total exact; _summary=count, _elements (entries "
+    "tagged SUBSETTED), _total=none|estimate|accurate, _sort=_id|date|_lastUpdated (- for "
+    "descending). An unknown parameter is 400, or ignored and reported under "
+    "Prefer: handling=lenient."
+)
 
 _IDENTITY_NOTE = (
     "A create (POST) of a resource that is already stored under the same identity (the same "
@@ -37,11 +45,9 @@ _READ_NOTE = (
 def _search_params(resource_type: str) -> list[dict[str, Any]]:
     out = []
     for name, (kind, text) in RESULT_SEARCH_PARAMS.items():
-        if name == "subject" and resource_type not in _SUBJECT_TYPES:
-            continue
-        if name == "code" and resource_type not in _CODE_TYPES:
-            continue
-        out.append({"name": name, "type": kind, "documentation": text})
+        types = PARAMETER_TYPES[name]
+        if types is None or resource_type in types:
+            out.append({"name": name, "type": kind, "documentation": text})
     return out
 
 
@@ -61,8 +67,11 @@ def _resource(resource_type: str) -> dict[str, Any]:
     if resource_type in RESULT_TYPES:
         interactions += ["read", "vread", "search-type"]
         entry["conditionalRead"] = "not-match"  # If-None-Match: 304
-        docs.append(_READ_NOTE)
+        docs += [_READ_NOTE, _SEARCH_NOTE]
         entry["searchParam"] = _search_params(resource_type)
+        for element, table in (("searchInclude", INCLUDES), ("searchRevInclude", REVINCLUDES)):
+            if table.get(resource_type):  # FHIR JSON has no empty arrays
+                entry[element] = list(table[resource_type])
     entry["interaction"] = [{"code": code} for code in interactions]
     operations = [_VALIDATE] if resource_type in VALIDATE_TYPES else []
     if resource_type == "ResearchStudy":

@@ -11,16 +11,15 @@ from starlette.responses import Response
 
 from fhir_adapter.api.deps import in_thread, pipeline_of, unknown_type
 from fhir_adapter.api.responses import FhirResponse, base_url, http_date
+from fhir_adapter.api.searchset import CONTROL_PARAMETERS, lenient, searchset, shape_of
 from fhir_adapter.api.security import authenticate, require
 from fhir_adapter.errors import Issue, NotFound, UnusableInput
+from fhir_adapter.publication.search import unknown_parameters
 from fhir_adapter.scope import RESULT_TYPES
 
 __all__ = ["parse_instant", "router"]
 
 router = APIRouter(tags=["read"])
-
-#: Result parameters that only shape the answer; the search itself never sees them.
-_PRESENTATION = frozenset({"_count", "_format", "_pretty", "_summary", "_elements", "_total"})
 
 
 def parse_instant(name: str, text: str) -> datetime:
@@ -92,33 +91,28 @@ def _matches(if_none_match: str | None, etag: str | None) -> bool:
     return "*" in wanted or etag.removeprefix("W/") in wanted
 
 
-@router.get("/fhir/{resource_type}", summary="search results (identifier, subject, code, "
-            "_lastUpdated)")
+@router.get("/fhir/{resource_type}", summary="search results, a page at a time (see the "
+            "CapabilityStatement for the parameters of each type)")
 async def search_results(request: Request, resource_type: str) -> Response:
     if resource_type not in RESULT_TYPES:
         raise unknown_type(resource_type, RESULT_TYPES, "serves")
     require(authenticate(request), [(resource_type, "s")])
+    query = request.query_params.multi_items()
+    shape = shape_of(resource_type, query)
     params: dict[str, list[str]] = {}
-    for key, value in request.query_params.multi_items():
-        if key not in _PRESENTATION:
+    for key, value in query:
+        if key not in CONTROL_PARAMETERS:
             params.setdefault(key, []).append(value)
-    found = await in_thread(pipeline_of(request).search_results, resource_type, params)
-    return FhirResponse(_searchset(request, resource_type, found))
-
-
-def _searchset(request: Request, resource_type: str, found: list[dict[str, Any]]) -> dict[str, Any]:
+    unknown = unknown_parameters(resource_type, params)
+    if unknown and not lenient(request.headers.get("prefer")):
+        text = (f"{resource_type} has no search parameter {', '.join(map(repr, unknown))}; "
+                "send Prefer: handling=lenient to have unknown parameters ignored")
+        raise UnusableInput(text, issues=[Issue("error", "not-supported", name, text)
+                                          for name in unknown])
+    for name in unknown:
+        params.pop(name)
+    found, pool = await in_thread(pipeline_of(request).search_in_pool, resource_type, params,
+                                  everything=bool(shape.revinclude))
     base = base_url(request)
-    return {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(found),
-        "link": [{"relation": "self", "url": str(request.url)}],
-        "entry": [
-            {
-                "fullUrl": f"{base}/{r.get('resourceType', resource_type)}/{r.get('id')}",
-                "resource": r,
-                "search": {"mode": "match"},
-            }
-            for r in found
-        ],
-    }
+    return FhirResponse(searchset(found, pool, shape, url=f"{base}/{resource_type}", base=base,
+                                  query=query, ignored=unknown))

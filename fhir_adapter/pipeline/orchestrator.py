@@ -290,6 +290,13 @@ class Pipeline:
                        params: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
         return self.publication.search.search(resource_type, params)
 
+    def search_in_pool(self, resource_type: str, params: Mapping[str, Sequence[str]], *,
+                       everything: bool = False) -> tuple[list[dict[str, Any]],
+                                                          list[dict[str, Any]]]:
+        """A search's matches and what ``_include``/``_revinclude`` may add to them."""
+        return self.publication.search.search_in_pool(resource_type, params,
+                                                      everything=everything)
+
     def study_id(self) -> str:
         """The id of the adapter's ResearchStudy (``ResearchStudy/{id}/$endpoint-results``)."""
         return self.publication.study_id()

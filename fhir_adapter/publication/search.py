@@ -16,10 +16,11 @@ from fhir_adapter.publication.bundles import ResultBundles
 from fhir_adapter.publication.pseudonyms import PseudonymKey
 from fhir_adapter.results import Pseudonymiser, result_id
 from fhir_adapter.results.study import subject_ids
-from fhir_adapter.scope import RESULT_SEARCH_PARAMS
+from fhir_adapter.scope import PARAMETER_TYPES, RESULT_SEARCH_PARAMS
 from fhir_adapter.store import Store
 
-__all__ = ["SEARCH_PARAMETERS", "WITHOUT_RESULTS", "ResultSearch", "read_among", "search_among"]
+__all__ = ["SEARCH_PARAMETERS", "WITHOUT_RESULTS", "ResultSearch", "date_range",
+           "effective_range", "read_among", "search_among", "unknown_parameters"]
 
 #: The search parameters results answer to (RESULTS.md "Pulling"), plus ``_id``.
 SEARCH_PARAMETERS = tuple(RESULT_SEARCH_PARAMS)
@@ -44,6 +45,13 @@ class ResultSearch:
     def search(self, resource_type: str, params: Mapping[str, Sequence[str]]) -> list[Resource]:
         return search_among(self._published(resource_type, params), resource_type, params)
 
+    def search_in_pool(self, resource_type: str, params: Mapping[str, Sequence[str]], *,
+                       everything: bool = False) -> tuple[list[Resource], list[Resource]]:
+        """(the matches, the published resources they were found among: what ``_include``
+        can reach); ``everything``: among the whole result Bundle (``_revinclude``)."""
+        pool = self._published("*" if everything else resource_type, params)
+        return search_among(pool, resource_type, params), pool
+
     def _published(self, resource_type: str,
                    params: Mapping[str, Sequence[str]]) -> list[Resource]:
         if resource_type in WITHOUT_RESULTS:
@@ -60,8 +68,9 @@ class ResultSearch:
         Observations (``_id`` or ``subject``), or None when every one can."""
         if resource_type != "Observation":
             return None
-        if "subject" in params:
-            wanted = {part for v in params["subject"] for part in v.split(",") if part}
+        named = params.get("subject") or params.get("patient")
+        if named:
+            wanted = {part for v in named for part in v.split(",") if part}
             with self.store.read() as unit:
                 people = unit.participants()
             return sorted(p.subject for p in people if _names(wanted, subject_ids(p.subject)[0]))
@@ -104,18 +113,34 @@ def search_among(resources: Iterable[Resource], resource_type: str,
     """The resources of ``resource_type`` matching every parameter (several values of one
     parameter, comma-separated or repeated: any of them)."""
     tests: list[Callable[[Resource], bool]] = []
+    unknown = unknown_parameters(resource_type, params)
+    if unknown:
+        name = unknown[0]
+        raise UnusableInput(
+            f"unknown search parameter {name!r} for {resource_type} (supported: "
+            f"{', '.join(_applying(resource_type))})", where=Where(element=name))
     for name, values in params.items():
-        if name not in SEARCH_PARAMETERS:
-            raise UnusableInput(
-                f"unknown search parameter {name!r} (supported: {', '.join(SEARCH_PARAMETERS)})",
-                where=Where(element=name))
         if name == "_lastUpdated":  # repeated: all must hold (a range)
             tests += [_last_updated(v) for v in values]
+            continue
+        if name == "date":
+            tests += [_dated(v) for v in values]
             continue
         wanted = [part for v in values for part in v.split(",") if part]
         tests.append(_ANY[name](wanted))
     return [r for r in resources
             if r.get("resourceType") == resource_type and all(t(r) for t in tests)]
+
+
+def _applying(resource_type: str) -> list[str]:
+    return [n for n in SEARCH_PARAMETERS
+            if (types := PARAMETER_TYPES[n]) is None or resource_type in types]
+
+
+def unknown_parameters(resource_type: str, params: Mapping[str, Sequence[str]]) -> list[str]:
+    """The names in ``params`` that are no search parameter of ``resource_type``."""
+    known = set(_applying(resource_type))
+    return [name for name in params if name not in known]
 
 
 def _token(text: str) -> tuple[str | None, str]:
@@ -157,9 +182,59 @@ def _by_subject(wanted: list[str]) -> Callable[[Resource], bool]:
     return test
 
 
+def _by_patient(wanted: list[str]) -> Callable[[Resource], bool]:
+    """``patient``: the subject when it is a Patient (FHIR: a bare id names Patient/id)."""
+    return _by_subject([w if "/" in w else f"Patient/{w}" for w in wanted])
+
+
+def _by_category(wanted: list[str]) -> Callable[[Resource], bool]:
+    return lambda r: _token_match(
+        [c for concept in r.get("category") or [] for c in concept.get("coding") or []],
+        wanted, "code")
+
+
+def _by_status(wanted: list[str]) -> Callable[[Resource], bool]:
+    return lambda r: str(r.get("status", "")) in wanted
+
+
 _ANY: dict[str, Callable[[list[str]], Callable[[Resource], bool]]] = {
     "_id": _by_id, "identifier": _by_identifier, "code": _by_code, "subject": _by_subject,
+    "patient": _by_patient, "category": _by_category, "status": _by_status,
 }
+
+
+def effective_range(resource: Resource) -> tuple[datetime, datetime] | None:
+    """The time an Observation is about (effective[x]), a MeasureReport its ``date``, as a
+    half-open range: a day-precise date is that whole day."""
+    period = resource.get("effectivePeriod")
+    if isinstance(period, dict) and period.get("start"):
+        low = date_range("date", str(period["start"]))[0]
+        high = date_range("date", str(period["end"]))[1] if period.get("end") else \
+            datetime.max.replace(tzinfo=UTC)
+        return low, high
+    for name in ("effectiveDateTime", "effectiveInstant", "date"):
+        if isinstance(resource.get(name), str):
+            return date_range("date", resource[name])
+    return None
+
+
+def _dated(text: str) -> Callable[[Resource], bool]:
+    """A ``date`` test (FHIR search, "date": the target's range against the value's range):
+    eq contains it, gt/lt reach beyond it, ge/le are gt/lt or eq, ne is not eq."""
+    prefix = text[:2] if text[:2] in _PREFIXES else "eq"
+    low, high = date_range("date", text[2:] if text[:2] in _PREFIXES else text)
+
+    def test(resource: Resource) -> bool:
+        span = effective_range(resource)
+        if span is None:
+            return False
+        start, end = span
+        inside = low <= start and end <= high
+        return {
+            "eq": inside, "ne": not inside, "gt": end > high, "lt": start < low,
+            "ge": end > high or inside, "le": start < low or inside,
+        }[prefix]
+    return test
 
 
 def _last_updated(text: str) -> Callable[[Resource], bool]:
@@ -182,10 +257,16 @@ def _last_updated(text: str) -> Callable[[Resource], bool]:
 
 
 def _range(raw: str) -> tuple[datetime, datetime]:
+    return date_range("_lastUpdated", raw)
+
+
+def date_range(name: str, raw: str) -> tuple[datetime, datetime]:
+    """The half-open range of instants a FHIR date, dateTime or instant names (UTC for a date
+    without a time); 400 naming the parameter ``name`` when it is none."""
     try:
         parsed = parse_datetime(raw)
     except ValueError as exc:
-        raise UnusableInput(f"_lastUpdated: {exc}", where=Where(element="_lastUpdated")) from None
+        raise UnusableInput(f"{name}: {exc}", where=Where(element=name)) from None
     if parsed.at is not None:
         step = timedelta(microseconds=1) if "." in raw else timedelta(seconds=1)
         return parsed.at, parsed.at + step

@@ -141,8 +141,15 @@ class ResultBuilder:
         form: BundleForm = "collection",
         since: datetime | None = None,
         period: tuple[datetime, datetime] | None = None,
+        updated: datetime | None = None,
     ) -> dict[str, Any]:
         """The result Bundle.
+
+        Every resource carries ``meta.lastUpdated`` and ``meta.versionId``: a result its
+        stored row's, a source the stored Observation's, a participant's Patient and
+        ResearchSubject the newest write of its results, and the study, its schedule, the
+        summary and the Provenance ``updated`` (the newest write of any result; a later
+        write makes a new version of each).
 
         ``results`` are all stored results (withdrawn ones included, as ``entered-in-error``);
         with ``since`` only those updated after it are sent, plus what they need so that every
@@ -163,21 +170,28 @@ class ResultBuilder:
         people = {p.subject: p for p in participants}
         if since is None:
             subjects = sorted(set(subjects) | set(people))
-        resources = self.study_resources()
+        overall = updated or now
+        resources = [_stamped(r, overall) for r in self.study_resources()]
         status_of = subject_status or {}
+        newest: dict[str, datetime] = {}
+        for result in everything:
+            if result.last_updated is not None:
+                newest[result.subject] = max(result.last_updated,
+                                             newest.get(result.subject, result.last_updated))
         for subject in subjects:
             person = people.get(subject, Participant(subject))
-            resources += self.subject_resources(person, status_of.get(subject, "on-study"))
+            resources += [_stamped(r, newest.get(subject, overall)) for r in
+                          self.subject_resources(person, status_of.get(subject, "on-study"))]
         resources += observations
         source_resources = self._sources(chosen, sources)
         resources += source_resources
         if summary is not None:
             span = period if period is not None else summary_period(everything)
-            resources.append(self._summary(summary, span, now))
+            resources.append(_stamped(self._summary(summary, span, now), overall))
         targets = [f"Observation/{o['id']}" for o in observations]
         if targets:
             entities = [f"Observation/{s['id']}" for s in source_resources]
-            resources.append(provenance(targets, entities, recorded=now))
+            resources.append(_stamped(provenance(targets, entities, recorded=now), overall))
         if form == "transaction":
             return self._transaction(resources, now)
         return self._collection(resources, now)
@@ -343,8 +357,20 @@ def _stated_shallow(result: ResultResource, now: datetime) -> dict[str, Any]:
     """``_stated`` for a resource written out at once and never changed: the nested parts
     are shared with the stored one, only ``status`` and ``meta`` are new."""
     meta = dict(result.resource.get("meta") or {})
+    meta["versionId"] = str(result.version or 1)
     meta["lastUpdated"] = fhir_time(result.last_updated or now)
     return {**result.resource, "status": result.status, "meta": meta}
+
+
+def _stamped(resource: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """``resource`` with ``meta.lastUpdated`` ``at`` and a versionId that grows with it (its
+    milliseconds since 1970): made, not stored, it changes only when what it is made of is
+    written again."""
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(int(at.timestamp() * 1000))
+    meta["lastUpdated"] = fhir_time(at)
+    rest = {k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")}
+    return {"resourceType": resource["resourceType"], "id": resource["id"], "meta": meta, **rest}
 
 
 def _bundle(kind: str, entries: list[dict[str, Any]], now: datetime) -> dict[str, Any]:

@@ -56,8 +56,13 @@ def pseudonymous_source(
     resource: dict[str, Any] = {
         "resourceType": "Observation",
         "id": source_id,
-        "identifier": [{"system": SYSTEMS["source-observation"], "value": source_id}],
     }
+    given = stored.get("meta")
+    kept = {k: given[k] for k in ("versionId", "lastUpdated")
+            if isinstance(given, dict) and isinstance(given.get(k), str)}
+    if kept:  # the store's version of it (the store puts its own meta there)
+        resource["meta"] = kept
+    resource["identifier"] = [{"system": SYSTEMS["source-observation"], "value": source_id}]
     for element in KEPT_ELEMENTS[:3]:
         if element in stored:
             resource[element] = _scrub(stored[element])

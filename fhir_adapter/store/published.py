@@ -4,28 +4,40 @@ some participants."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from fhir_adapter.store.base import UnitBase
-from fhir_adapter.store.schema import infusion, measurement, resource
+from fhir_adapter.store.keys import from_db_time
+from fhir_adapter.store.schema import endpoint_result, infusion, measurement, resource
 
-__all__ = ["source_documents", "stored_elements"]
+__all__ = ["newest_result_write", "source_documents", "stored_elements"]
 
 
 def source_documents(unit: UnitBase, subjects: Iterable[str]) -> dict[str, dict[str, Any]]:
     """``Observation/<adapter id>`` -> the Observation as stored, for every measurement of
-    these participants (withdrawn ones included: a withdrawn result still names its source)."""
+    these participants (withdrawn ones included: a withdrawn result still names its source);
+    its ``meta`` is this store's: the version kept and when it was written."""
     wanted = sorted(set(subjects))
     if not wanted:
         return {}
     rows = unit.conn.execute(
-        select(resource.c.type, resource.c.id, resource.c.current)
+        select(resource.c.type, resource.c.id, resource.c.current, resource.c.version,
+               resource.c.last_updated)
         .join(measurement, measurement.c.resource_id == resource.c.id)
         .where(measurement.c.subject.in_(wanted))
     )
-    return {f"{r.type}/{r.id}": dict(r.current) for r in rows}
+    return {f"{r.type}/{r.id}": {**r.current, "meta": {
+        "versionId": str(r.version), "lastUpdated": from_db_time(r.last_updated).isoformat()}}
+        for r in rows}
+
+
+def newest_result_write(unit: UnitBase) -> datetime | None:
+    """When a result was last written (None: no result yet)."""
+    found = unit.conn.execute(select(func.max(endpoint_result.c.last_updated))).scalar()
+    return from_db_time(found) if found is not None else None
 
 
 
