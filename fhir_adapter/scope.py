@@ -34,7 +34,8 @@ PROCESSING_ORDER = ("ResearchStudy", "ResearchSubject", "Patient", "Specimen",
 ENROLLMENT_TYPES = frozenset({"ResearchStudy", "ResearchSubject"})
 
 #: Types of the result Bundle, read and searched by research servers.
-RESULT_TYPES = ("ResearchStudy", "Patient", "ResearchSubject", "Observation", "MeasureReport")
+RESULT_TYPES = ("ResearchStudy", "PlanDefinition", "Patient", "ResearchSubject", "Observation",
+                "MeasureReport", "Provenance")
 #: Search parameters of the result types: name -> (FHIR search type, what it matches).
 RESULT_SEARCH_PARAMS = {
     "_id": ("token", "the resource id"),
@@ -42,7 +43,7 @@ RESULT_SEARCH_PARAMS = {
     "subject": ("reference", "the pseudonymous Patient (Patient/id or id)"),
     "patient": ("reference", "the pseudonymous Patient the resource is about (Patient/id or id)"),
     "code": ("token", "system|code or code"),
-    "date": ("date", "effective[x] (MeasureReport: date), with the prefixes eq ne gt ge lt le"),
+    "date": ("date", "effective[x], with the prefixes eq ne gt ge lt le"),
     "category": ("token", "system|code or code"),
     "status": ("token", "the status code"),
     "_lastUpdated": ("date", "with the prefixes gt, ge, lt, le, eq"),
@@ -50,10 +51,14 @@ RESULT_SEARCH_PARAMS = {
 #: The result types each parameter applies to (None: every one). A parameter given for a
 #: type it does not apply to is unknown there (400, or ignored under handling=lenient).
 PARAMETER_TYPES: dict[str, frozenset[str] | None] = {
-    "_id": None, "identifier": None, "_lastUpdated": None, "status": None,
-    "subject": frozenset({"Observation", "MeasureReport"}),
+    "_id": None, "_lastUpdated": None,
+    "identifier": frozenset({"ResearchStudy", "PlanDefinition", "Patient", "ResearchSubject",
+                             "Observation", "MeasureReport"}),
+    "status": frozenset({"ResearchStudy", "PlanDefinition", "ResearchSubject", "Observation",
+                         "MeasureReport"}),
+    "subject": frozenset({"Observation"}),  # the summary MeasureReport is about the study
     "patient": frozenset({"Observation", "ResearchSubject"}),
     "code": frozenset({"Observation"}),
-    "date": frozenset({"Observation", "MeasureReport"}),
+    "date": frozenset({"Observation"}),  # the summary's date is the moment it is made
     "category": frozenset({"Observation"}),
 }

@@ -112,7 +112,7 @@ def _store_of(pipeline: Any, settings: Settings) -> Store:
 
 def create_app(settings: Settings, pipeline: PipelinePort | None = None) -> FastAPI:
     """The REST endpoint over ``pipeline`` (built from ``settings`` when not given)."""
-    from fhir_adapter.api import auth, bulk, jwks, metadata, read, ui, validate, write
+    from fhir_adapter.api import auth, bulk, definitions, jwks, metadata, read, ui, validate, write
 
     if pipeline is None:
         from fhir_adapter.pipeline import Pipeline
@@ -135,7 +135,7 @@ def create_app(settings: Settings, pipeline: PipelinePort | None = None) -> Fast
     app.state.smart = auth.LazySmartServer(lambda: ClientRegistry(_store_of(pipeline, settings)))
     install_error_handlers(app)
     app.state.exports = None
-    for module in (jwks, metadata, auth, bulk, validate, read, write, ui):
+    for module in (jwks, metadata, auth, bulk, validate, definitions, read, write, ui):
         app.include_router(module.router)
     # the last added runs first: HEAD, format and docs are settled before anything else
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)

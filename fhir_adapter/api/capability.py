@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fhir_adapter import __version__
+from fhir_adapter.api.definitions import DEFINITION_TYPES, supported_profiles
 from fhir_adapter.api.searchset import DEFAULT_COUNT, INCLUDES, MAX_COUNT, REVINCLUDES
 from fhir_adapter.scope import (
     CANONICAL_BASE,
@@ -18,6 +19,10 @@ from fhir_adapter.scope import (
 
 __all__ = ["capability_statement"]
 
+_DEFINITION_NOTE = (
+    "The project's own profiles, value sets and code systems (profiles/), read-only: what "
+    "writes are validated against and results are published with; any token may read them."
+)
 _SEARCH_NOTE = (
     f"Searches answer a page at a time: _count (default {DEFAULT_COUNT}, at most {MAX_COUNT}), "
     "the links next, previous and first followed to the end (a keyset cursor: writes between "
@@ -72,6 +77,15 @@ def _resource(resource_type: str) -> dict[str, Any]:
         for element, table in (("searchInclude", INCLUDES), ("searchRevInclude", REVINCLUDES)):
             if table.get(resource_type):  # FHIR JSON has no empty arrays
                 entry[element] = list(table[resource_type])
+    if resource_type in DEFINITION_TYPES:
+        interactions += ["read", "search-type"]
+        docs.append(_DEFINITION_NOTE)
+        entry["searchParam"] = [
+            {"name": "_id", "type": "token", "documentation": "the resource id"},
+            {"name": "url", "type": "uri", "documentation": "the canonical URL"}]
+    profiles = supported_profiles().get(resource_type)
+    if profiles:
+        entry["supportedProfile"] = profiles
     entry["interaction"] = [{"code": code} for code in interactions]
     operations = [_VALIDATE] if resource_type in VALIDATE_TYPES else []
     if resource_type == "ResearchStudy":
@@ -121,7 +135,7 @@ _GROUP = {
 
 def capability_statement(base_url: str, *, now: datetime | None = None) -> dict[str, Any]:
     """The CapabilityStatement of this server, answering at ``base_url``."""
-    types = sorted({*WRITE_TYPES, *RESULT_TYPES, "Bundle"})
+    types = sorted({*WRITE_TYPES, *RESULT_TYPES, *DEFINITION_TYPES, "Bundle"})
     resources = sorted([*(_resource(t) for t in types), _GROUP], key=lambda r: str(r["type"]))
     return {
         "resourceType": "CapabilityStatement",

@@ -22,7 +22,7 @@ from fhir_adapter.results import (
     with_derived_from,
 )
 from fhir_adapter.store import ParticipantRow, Store, Unit
-from fhir_adapter.store.published import newest_result_write, source_documents
+from fhir_adapter.store.published import newest_result_writes, source_documents
 from fhir_adapter.trial.model import StudySummary
 
 __all__ = ["ResultBundles"]
@@ -102,7 +102,7 @@ class ResultBundles:
         them."""
         summary, period = self.summaries.of(unit)
         return _Part(rows, people, source_documents(unit, {r.subject for r in sent}), summary,
-                     period, newest_result_write(unit))
+                     period, newest_result_writes(unit))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,7 @@ class _Part:
     sources: Mapping[str, dict[str, Any]]
     summary: StudySummary
     period: Period | None
-    updated: datetime | None  # the newest write of any result
+    updated: dict[str, datetime]  # per participant: the newest write of its results
 
     def publish(self, builder: ResultBuilder, *, form: BundleForm = "collection",
                 since: datetime | None = None) -> dict[str, Any]:

@@ -141,15 +141,16 @@ class ResultBuilder:
         form: BundleForm = "collection",
         since: datetime | None = None,
         period: tuple[datetime, datetime] | None = None,
-        updated: datetime | None = None,
+        updated: Mapping[str, datetime] | None = None,
     ) -> dict[str, Any]:
         """The result Bundle.
 
         Every resource carries ``meta.lastUpdated`` and ``meta.versionId``: a result its
         stored row's, a source the stored Observation's, a participant's Patient and
-        ResearchSubject the newest write of its results, and the study, its schedule, the
-        summary and the Provenance ``updated`` (the newest write of any result; a later
-        write makes a new version of each).
+        ResearchSubject the newest write of its results (``updated``: per participant, of
+        every stored result), and the study, its schedule, the summary and the Provenance the
+        newest write of any result (a later write makes a new version of each). Without
+        ``updated``, the results given say it.
 
         ``results`` are all stored results (withdrawn ones included, as ``entered-in-error``);
         with ``since`` only those updated after it are sent, plus what they need so that every
@@ -170,14 +171,15 @@ class ResultBuilder:
         people = {p.subject: p for p in participants}
         if since is None:
             subjects = sorted(set(subjects) | set(people))
-        overall = updated or now
+        newest: dict[str, datetime] = dict(updated or {})
+        if updated is None:
+            for result in everything:
+                if result.last_updated is not None:
+                    newest[result.subject] = max(result.last_updated,
+                                                 newest.get(result.subject, result.last_updated))
+        overall = max(newest.values(), default=now)
         resources = [_stamped(r, overall) for r in self.study_resources()]
         status_of = subject_status or {}
-        newest: dict[str, datetime] = {}
-        for result in everything:
-            if result.last_updated is not None:
-                newest[result.subject] = max(result.last_updated,
-                                             newest.get(result.subject, result.last_updated))
         for subject in subjects:
             person = people.get(subject, Participant(subject))
             resources += [_stamped(r, newest.get(subject, overall)) for r in

@@ -13,7 +13,7 @@ from fhir_adapter.store.base import UnitBase
 from fhir_adapter.store.keys import from_db_time
 from fhir_adapter.store.schema import endpoint_result, infusion, measurement, resource
 
-__all__ = ["newest_result_write", "source_documents", "stored_elements"]
+__all__ = ["newest_result_writes", "source_documents", "stored_elements"]
 
 
 def source_documents(unit: UnitBase, subjects: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -34,10 +34,12 @@ def source_documents(unit: UnitBase, subjects: Iterable[str]) -> dict[str, dict[
         for r in rows}
 
 
-def newest_result_write(unit: UnitBase) -> datetime | None:
-    """When a result was last written (None: no result yet)."""
-    found = unit.conn.execute(select(func.max(endpoint_result.c.last_updated))).scalar()
-    return from_db_time(found) if found is not None else None
+def newest_result_writes(unit: UnitBase) -> dict[str, datetime]:
+    """Per participant with results: when one of its results was last written."""
+    rows = unit.conn.execute(
+        select(endpoint_result.c.subject, func.max(endpoint_result.c.last_updated))
+        .group_by(endpoint_result.c.subject))
+    return {str(subject): from_db_time(at) for subject, at in rows if at is not None}
 
 
 
