@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from test_cli_commands import error_lines, run
+from tests.cli.test_cli_commands import error_lines, run
 
 
 def test_serve_on_a_busy_port_exits_2_with_one_line(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from api_harness import FHIR_JSON, Live, make_settings, make_tokens, sample_files, start
+
+from tests.api.api_harness import FHIR_JSON, Live, make_settings, make_tokens, sample_files, start
 
 
 @pytest.fixture(scope="module")

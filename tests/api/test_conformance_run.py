@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_harness import Live, make_settings, sample_files, start
 
 from fhir_adapter.store.tokens import TokenFile
+from tests.api.api_harness import Live, make_settings, sample_files, start
 
 SEKMET = Path(sys.executable).with_name("sekmet")
 UID = "fix0001"  # the scenario's ${uid}: its Patient is SMK<uid>, enrolled before the run

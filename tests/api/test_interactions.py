@@ -10,12 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from api_bundles import HOSPITAL, creatinine, patient, transaction
-from api_harness import DATA, FHIR_JSON, Live, sample_files
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import OperationOutcome
 
 from fhir_adapter.store.tokens import TokenFile
+from tests.api.api_harness import DATA, FHIR_JSON, Live, sample_files
+from tests.builders import HOSPITAL, hospital_patient, lab_creatinine, linked_bundle
 
 JSON = {"Content-Type": FHIR_JSON}
 HL7_TRANSACTION = DATA / "hl7-r4-examples" / "Bundle-bundle-transaction.json"
@@ -53,7 +53,7 @@ def test_hl7_transaction_example_is_refused_for_its_methods_not_for_scopes(live:
 
 def test_batch_answers_an_unsupported_entry_alone_and_keeps_the_others(live: Live) -> None:
     live.pipeline.enroll(HOSPITAL, "MRN-B1", "FSGS-062")
-    bundle = transaction(patient("MRN-B1"), kind="batch")
+    bundle = linked_bundle(hospital_patient("MRN-B1"), kind="batch")
     bundle["entry"].append({"request": {"method": "DELETE", "url": "Patient/x"}})
     with live.client(live.ehr) as client:
         response = client.post("", json=bundle, headers=JSON)
@@ -65,18 +65,18 @@ def test_batch_answers_an_unsupported_entry_alone_and_keeps_the_others(live: Liv
 
 def test_a_literal_subject_naming_nothing_is_an_error_naming_the_element(live: Live) -> None:
     live.pipeline.enroll(HOSPITAL, "MRN-D1", "FSGS-063")
-    dangling = creatinine("Patient/doesnotexist", 0.8, "2024-07-01T09:00:00+02:00")
+    dangling = lab_creatinine("Patient/doesnotexist", 0.8, "2024-07-01T09:00:00+02:00")
     with live.client(live.ehr) as client:
         single = client.post("/Observation", json=dangling, headers=JSON)
         assert single.status_code == 400, single.text
         assert _issues(single)[0]["expression"] == ["Observation.subject"]
-        in_transaction = client.post("", json=transaction(
-            patient("MRN-D1"), creatinine("Patient/doesnotexist", 0.8, "2024-07-01")),
+        in_transaction = client.post("", json=linked_bundle(
+            hospital_patient("MRN-D1"), lab_creatinine("Patient/doesnotexist", 0.8, "2024-07-01")),
             headers=JSON)
         assert in_transaction.status_code == 400
         assert _issues(in_transaction)[0]["expression"] == [
             "Bundle.entry[1].resource.subject"]
-        orphan = creatinine("Patient/x", 72, "2024-07-01T09:00:00+02:00", unit="/min")
+        orphan = lab_creatinine("Patient/x", 72, "2024-07-01T09:00:00+02:00", unit="/min")
         del orphan["subject"]  # a lab value without one breaks the profile: a heart rate
         orphan["code"] = {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}
         orphan["category"][0]["coding"][0]["code"] = "vital-signs"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_bundles import HOSPITAL, creatinine, patient, transaction
-from api_harness import FHIR_JSON, Live
 from fhirpy import SyncFHIRClient
+
+from tests.api.api_harness import FHIR_JSON, Live
+from tests.builders import HOSPITAL, hospital_patient, lab_creatinine, linked_bundle
 
 JSON = {"Content-Type": FHIR_JSON}
 
@@ -16,13 +17,13 @@ def _enrolled_patient(live: Live, mrn: str = "MRN-P1") -> str:
     """The adapter id of an enrolled participant's Patient, as the transaction answered it."""
     live.pipeline.enroll(HOSPITAL, mrn, "FSGS-061")
     with live.client(live.ehr) as client:
-        answer = client.post("", json=transaction(patient(mrn)), headers=JSON).json()
+        answer = client.post("", json=linked_bundle(hospital_patient(mrn)), headers=JSON).json()
     location = answer["entry"][0]["response"]["location"]
     return str(location.split("/")[1])
 
 
 def _lab(rid: str, subject: str, value: float, **kwargs: Any) -> dict[str, Any]:
-    return {**creatinine(f"Patient/{subject}", value, "2024-07-01T09:00:00+02:00", **kwargs),
+    return {**lab_creatinine(f"Patient/{subject}", value, "2024-07-01T09:00:00+02:00", **kwargs),
             "id": rid}
 
 
@@ -68,7 +69,7 @@ def test_fhirpy_save_with_an_id_finds_it_under_that_id(live: Live) -> None:
 
 def test_put_whose_identifier_is_another_resources_is_409_naming_both(live: Live) -> None:
     pid = _enrolled_patient(live)
-    posted = creatinine(f"Patient/{pid}", 0.8, "2024-07-01T09:00:00+02:00", ident="OBS-9")
+    posted = lab_creatinine(f"Patient/{pid}", 0.8, "2024-07-01T09:00:00+02:00", ident="OBS-9")
     with live.client(live.ehr) as client:
         created = client.post("/Observation", json=posted, headers=JSON)
         assert created.status_code == 201

@@ -9,9 +9,10 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 import pytest
-from api_harness import Live, make_settings, make_tokens, sample_files, start
 from fhirclient import client as smart_client
 from fhirclient.models.observation import Observation
+
+from tests.api.api_harness import Live, make_settings, make_tokens, sample_files, start
 
 ENDPOINT_RESULT = "https://fhir-adapter.org/fhir/StructureDefinition/endpoint-result"
 

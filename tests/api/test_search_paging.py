@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from api_harness import FHIR_JSON, Live, make_settings, make_tokens, sample_files, start
 from fhirpy import SyncFHIRClient
 
 from fhir_adapter.api.searchset import DEFAULT_COUNT, MAX_COUNT
+from tests.api.api_harness import FHIR_JSON, Live, make_settings, make_tokens, sample_files, start
 
 SUBSETTED = "SUBSETTED"
 
