@@ -21,7 +21,7 @@ __all__ = ["capability_statement"]
 
 _DEFINITION_NOTE = (
     "The project's own profiles, value sets and code systems (profiles/), read-only: what "
-    "writes are validated against and results are published with; any token may read them."
+    "writes are validated against and results are published with (a token with read scope)."
 )
 _SEARCH_NOTE = (
     f"Searches answer a page at a time: _count (default {DEFAULT_COUNT}, at most {MAX_COUNT}), "

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_adapter.api.responses import FhirResponse, base_url
-from fhir_adapter.api.security import authenticate
+from fhir_adapter.api.security import authenticate, require
 from fhir_adapter.errors import Issue, NotFound, UnusableInput
 from fhir_adapter.paths import profiles_dir
 
@@ -56,14 +56,14 @@ def _entry(base: str, resource: dict[str, Any]) -> dict[str, Any]:
 for _kind in DEFINITION_TYPES:
 
     def _read(request: Request, id: str, kind: str = _kind) -> Response:
-        authenticate(request)  # any token: these are published definitions
+        require(authenticate(request), [(kind, "r")])
         resource = definitions().get((kind, id))
         if resource is None:
             raise NotFound(f"{kind}/{id} is not one of this server's definitions")
         return FhirResponse(resource)
 
     def _search(request: Request, kind: str = _kind) -> Response:
-        authenticate(request)
+        require(authenticate(request), [(kind, "s")])
         query = request.query_params
         unknown = [k for k in query if k not in _ALLOWED]
         if unknown:
