@@ -33,9 +33,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: Media types (and ranges) whose answer can be FHIR JSON.
+#: Media types (and ranges) this server answers in: FHIR JSON, and NDJSON (Bulk Data files).
 JSON_MEDIA = frozenset({"application/fhir+json", "application/json", "application/json+fhir",
-                        "application/*", "*/*"})
+                        "application/fhir+ndjson", "application/ndjson",
+                        "application/x-ndjson", "application/*", "*/*"})
 #: ``_format`` values meaning JSON (FHIR http.html: json, or a JSON mime type).
 _JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json",
                            "application/json+fhir"})

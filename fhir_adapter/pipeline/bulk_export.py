@@ -26,7 +26,7 @@ from fhir_adapter.results import ResultResource
 from fhir_adapter.store import ResultRow, Unit
 from fhir_adapter.store.export_files import ExportFiles, FileEntry, JobWriter
 from fhir_adapter.store.exports import ExportJob, ExportJobs, result_subjects
-from fhir_adapter.store.published import source_documents
+from fhir_adapter.store.published import newest_result_writes, source_documents
 from fhir_adapter.store.snapshots import snapshot
 
 __all__ = ["EXPORT_TYPES", "ExportRequest", "ExportRunner", "TypeFilter"]
@@ -158,7 +158,8 @@ class ExportRunner:
             subjects = _subjects(unit, request.since, people)
             self._step(job, 0, len(subjects), instant)
             if request.since is None:
-                self._emit(writer, request, builder.study_resources())
+                newest = max(newest_result_writes(unit).values(), default=instant)
+                self._emit(writer, request, builder.stamped_study_resources(newest))
             written = 0
             for first in range(0, len(subjects), self.batch):
                 batch = subjects[first:first + self.batch]

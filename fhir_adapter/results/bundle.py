@@ -96,6 +96,11 @@ class ResultBuilder:
 
     # -- single resources -------------------------------------------------------------------
 
+    def stamped_study_resources(self, updated: datetime) -> list[dict[str, Any]]:
+        """The study resources as the result Bundle has them, ``updated`` the newest write of
+        any result."""
+        return [_stamped(r, updated) for r in self.study_resources()]
+
     def study_resources(self) -> list[dict[str, Any]]:
         """The ResearchStudy and its schedule (PlanDefinition)."""
         return [study_resources.research_study(self.study), study_resources.schedule(self.study)]
@@ -215,9 +220,15 @@ class ResultBuilder:
         status_of = subject_status or {}
         people = {p.subject: p for p in participants}
         out: list[dict[str, Any]] = []
+        newest: dict[str, datetime] = {}
+        for result in chosen:
+            if result.last_updated is not None:
+                newest[result.subject] = max(result.last_updated,
+                                             newest.get(result.subject, result.last_updated))
         for subject in sorted({r.subject for r in chosen} | set(people)):
             person = people.get(subject, Participant(subject))
-            out += self.subject_resources(person, status_of.get(subject, "on-study"))
+            out += [_stamped(r, newest.get(subject, now)) for r in
+                    self.subject_resources(person, status_of.get(subject, "on-study"))]
         out += [_stated_shallow(r, now) for r in chosen]
         out += self._sources(chosen, sources)
         return out
