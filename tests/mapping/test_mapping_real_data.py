@@ -34,7 +34,10 @@ EXPECTED = {
     "29463-7": ("weight", "kg"),
     "1751-7": ("albumin", "g/dL"),
     "33914-3": ("egfr-reported", "mL/min/{1.73_m2}"),
+    # urea nitrogen (BUN), in blood: read as BUN in serum is, urea = BUN x 2.14 (TRIAL.md, 3094-0)
+    "6299-2": ("urea", "mg/dL"),
 }
+FACTOR = {"6299-2": Decimal("2.14")}
 
 
 def _synthea() -> list[Path]:
@@ -74,13 +77,15 @@ def test_synthea_observations_map_with_the_canonical_unit() -> None:
                 assert obs["code"]["coding"][0]["code"] not in EXPECTED
                 continue
             assert result.unit == EXPECTED[result.code][1]
-            assert result.value == Decimal(str(obs["valueQuantity"]["value"]))  # all canonical
+            code = obs["code"]["coding"][0]["code"]
+            written = Decimal(str(obs["valueQuantity"]["value"]))
+            assert result.value == written * FACTOR.get(code, Decimal(1))
             assert result.at.tzinfo is not None
             got[result.analyte] += 1
         assert got == expected
         assert errors == refused
         total += got
-    for key in ("creatinine", "alt", "ast", "height", "weight"):
+    for key in ("creatinine", "urea", "alt", "ast", "height", "weight"):
         assert total[key] > 0, key
 
 
