@@ -109,8 +109,10 @@ class Workspace:
             records = unit.records()
             statuses = {p.subject: p.status for p in unit.participants()}
             audit = [_entry(r) for r in unit.audit_rows(limit=AUDIT_ROWS)]
+        previous = self._cached[1] if self._cached is not None else None
         return build_snapshot(records, statuses, pipeline.study, pipeline.mapper.catalogue,
-                              audit=audit, pseudonym=pseudonyms.id, number=decimal_text)
+                              audit=audit, pseudonym=pseudonyms.id, number=decimal_text,
+                              previous=previous)
 
 
 def _entry(row: Any) -> AuditEntry:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 from fhir_adapter.trial.model import Measurement
 from fhir_adapter.trial.visits import BASELINE
@@ -274,9 +275,14 @@ def grid(snapshot: Snapshot, analyte: str | None = None) -> list[GridRow]:
     """Every participant's row: one cell per column."""
     plan = scheduled(snapshot)
     shown = columns(snapshot)
-    rows = []
-    for view in snapshot.participants:
+
+    def row(view: ParticipantView) -> GridRow:
         placed, refused = buckets(snapshot, view), refused_cells(snapshot, view)
-        rows.append(GridRow(view, {c: cell(snapshot, view, c, analyte, placed=placed, plan=plan,
-                                           refused=refused) for c in shown}))
-    return rows
+        return GridRow(view, {c: cell(snapshot, view, c, analyte, placed=placed, plan=plan,
+                                      refused=refused) for c in shown})
+
+    # a row is the participant's record (the view), its refused values and the study's plan
+    # (the same for every snapshot of one study)
+    return [view.memo(("grid-row", analyte, tuple(snapshot.refusals(view.subject))),
+                      partial(row, view))
+            for view in snapshot.participants]

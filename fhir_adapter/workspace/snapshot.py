@@ -93,6 +93,15 @@ class ParticipantView:
         self.assignment = assignment  # None without Day 0
         self._compute = endpoints
         self._endpoints: ParticipantEndpoints | None = None
+        self._memo: dict[Hashable, Any] = {}
+
+    def memo(self, key: Hashable, make: Callable[[], T]) -> T:
+        """What is derived from this participant alone (a row of the schedule), made once: a
+        view is kept by the next snapshot while the participant's record and status are equal,
+        so ``key`` must name whatever else the result depends on."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return cast(T, self._memo[key])
 
     @property
     def endpoints(self) -> ParticipantEndpoints:
@@ -171,12 +180,23 @@ def build_snapshot(
     audit: Sequence[AuditEntry] = (),
     pseudonym: Callable[[str], str],
     number: Callable[[Decimal | None], str] = plain_number,
+    previous: Snapshot | None = None,
 ) -> Snapshot:
-    """Assign every participant's values to visits and compute their endpoints, once."""
+    """Assign every participant's values to visits and compute their endpoints, once.
+
+    A participant whose record and status are equal to those in ``previous`` keeps its view
+    there (its visit assignment, endpoints and memos are functions of the record alone): after
+    a write, only the participants it changed are computed again."""
     views = []
+    kept = {} if previous is None else previous._by_subject
     for record in records:
+        status = statuses.get(record.participant.subject, "")
+        old = kept.get(record.participant.subject)
+        if old is not None and old.status == status and old.record == record:
+            views.append(old)
+            continue
         infusion = record.day0
         assignment = assign_visits(record.measurements, infusion, study) if infusion else None
-        views.append(ParticipantView(record, statuses.get(record.participant.subject, ""),
-                                     assignment, partial(compute, record, study, catalogue)))
+        views.append(ParticipantView(record, status, assignment,
+                                     partial(compute, record, study, catalogue)))
     return Snapshot(study, catalogue, views, list(audit), pseudonym, number)

@@ -1,0 +1,74 @@
+"""A new snapshot computes again only the participants a write changed; what it shows is what a
+snapshot made from nothing shows."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from fhir_adapter.pipeline import Pipeline
+from fhir_adapter.pipeline.workspace_access import workspace_of
+from fhir_adapter.settings import Settings
+from fhir_adapter.workspace import Snapshot, grid
+from tests.workspace.conftest import SAMPLES
+
+CREATININE = "2160-0"
+
+
+def _cells(snapshot: Snapshot, analyte: str | None) -> dict[tuple[str, str], tuple[str, str]]:
+    return {(row.view.subject, visit): (c.state, c.text(analyte))
+            for row in grid(snapshot, analyte) for visit, c in row.cells.items()}
+
+
+def _corrected_creatinine(value: float) -> tuple[dict, float]:
+    """FSGS-02's Patient entry and its last creatinine Observation with another value."""
+    bundle = json.loads((SAMPLES / "p2-FSGS-02.json").read_text(encoding="utf-8"))
+    patient = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    last = [e for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+            and e["resource"]["code"]["coding"][0]["code"] == CREATININE][-1]
+    entry = copy.deepcopy(last)
+    old = entry["resource"]["valueQuantity"]["value"]
+    entry["resource"]["valueQuantity"]["value"] = value
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [patient, entry]}, old
+
+
+def test_a_write_computes_its_participant_again_and_keeps_the_others(tmp_path: Path) -> None:
+    pipeline = Pipeline.from_settings(Settings(database_url=f"sqlite:///{tmp_path / 'ws.db'}"))
+    try:
+        files = [SAMPLES / f"p{n}-FSGS-0{n}.json" for n in range(1, 6)]
+        assert not pipeline.ingest_paths(files, sender="cli").errors
+        workspace = workspace_of(pipeline)
+        first = workspace.snapshot()
+        before = _cells(first, "creatinine")
+        endpoints_before = {p.subject: p.endpoints for p in first.participants}
+
+        correction, old = _corrected_creatinine(1.23)
+        assert old != 1.23
+        pipeline.process_bundle(correction, sender="cli")
+        second = workspace.snapshot()
+        assert second is not first
+        kept = {p.subject for p in second.participants
+                if p is first.participant(p.subject)}
+        assert kept == {"FSGS-01", "FSGS-03", "FSGS-04", "FSGS-05"}
+
+        after = _cells(second, "creatinine")
+        changed = {k: (before[k], after[k]) for k in after if after[k] != before.get(k)}
+        assert len(changed) == 1
+        (subject, _visit), (_old_cell, (state, text)) = next(iter(changed.items()))
+        assert subject == "FSGS-02" and state == "present" and text == "1.23"
+
+        # the same as a snapshot made without the previous one, cell by cell and endpoint by
+        # endpoint, for every analyte
+        workspace._cached = None
+        fresh = workspace.snapshot()
+        assert all(fresh.participant(p.subject) is not p for p in second.participants)
+        for analyte in (None, *second.catalogue.analytes):
+            assert _cells(second, analyte) == _cells(fresh, analyte), analyte
+        assert {p.subject: p.endpoints for p in second.participants} == \
+            {p.subject: p.endpoints for p in fresh.participants}
+        assert {p.subject: p.endpoints for p in second.participants if p.subject != "FSGS-02"} \
+            == {s: e for s, e in endpoints_before.items() if s != "FSGS-02"}
+    finally:
+        workspace_of(pipeline).stop_warming()
+        pipeline.store.close()
