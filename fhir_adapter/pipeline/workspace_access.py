@@ -16,7 +16,7 @@ from fhir_adapter.results.vocab import decimal_text
 from fhir_adapter.workspace import AuditEntry, QueryRules, Snapshot, build_snapshot
 from fhir_adapter.workspace.snapshot import Refusal, without_identifiers
 
-__all__ = ["AUDIT_ROWS", "Workspace", "workspace_of"]
+__all__ = ["AUDIT_ROWS", "Workspace", "audit_entry", "workspace_of"]
 
 #: The newest audit rows the workspace reads (the audit page and the refused queries).
 AUDIT_ROWS = 5000
@@ -32,6 +32,10 @@ class Workspace:
     def __init__(self, pipeline: Any) -> None:
         self.pipeline = pipeline
         self._cached: tuple[tuple[Any, ...], Snapshot] | None = None
+        #: per participant, the store's record stamp the cached snapshot was read at
+        self._record_stamps: dict[str, tuple[Any, ...]] = {}
+        #: the newest audit rows read, by id, newest first (audit rows never change)
+        self._audit: dict[int, AuditEntry] = {}
         self._lock = threading.Lock()
         self._rules: QueryRules | None = None
         self._used = 0.0  # monotonic time of the last snapshot asked for
@@ -64,8 +68,8 @@ class Workspace:
             cached = self._cached
             if cached is not None and cached[0] == stamp:
                 return cached[1]
-            snapshot = self._build()
-            self._cached = (stamp, snapshot)
+            snapshot, records = self._build()
+            self._cached, self._record_stamps = (stamp, snapshot), records
             return snapshot
 
     def start_warming(self) -> threading.Thread:
@@ -102,20 +106,36 @@ class Workspace:
                 self.prepare(snapshot)
                 prepared = snapshot
 
-    def _build(self) -> Snapshot:
+    def _build(self) -> tuple[Snapshot, dict[str, tuple[Any, ...]]]:
+        """The snapshot of now and the record stamps it was read at: only the records of
+        participants whose stamp changed since the cached snapshot are read again (the others
+        are that snapshot's)."""
         pipeline = self.pipeline
         pseudonyms = Pseudonymiser(pipeline.publication.key.for_reading())
-        with pipeline.store.read() as unit:
-            records = unit.records()
-            statuses = {p.subject: p.status for p in unit.participants()}
-            audit = [_entry(r) for r in unit.audit_rows(limit=AUDIT_ROWS)]
         previous = self._cached[1] if self._cached is not None else None
+        with pipeline.store.read() as unit:
+            stamps = unit.record_stamps()
+            kept = {} if previous is None else {
+                s: view.record for s in stamps
+                if stamps[s] == self._record_stamps.get(s)
+                and (view := previous.participant(s)) is not None}
+            changed = [s for s in stamps if s not in kept]
+            fresh = {r.participant.subject: r for r in unit.records(changed)} if changed else {}
+            statuses = {p.subject: p.status for p in unit.participants()}
+            ids = unit.audit_row_ids(limit=AUDIT_ROWS)
+            known = self._audit
+            added = {r.id: audit_entry(r)
+                     for r in unit.audit_rows_by_id([i for i in ids if i not in known])}
+        self._audit = {i: known[i] if i in known else added[i] for i in ids if i in known
+                       or i in added}
+        audit = list(self._audit.values())
+        records = [kept[s] if s in kept else fresh[s] for s in stamps]  # in subject order
         return build_snapshot(records, statuses, pipeline.study, pipeline.mapper.catalogue,
                               audit=audit, pseudonym=pseudonyms.id, number=decimal_text,
-                              previous=previous)
+                              previous=previous), stamps
 
 
-def _entry(row: Any) -> AuditEntry:
+def audit_entry(row: Any) -> AuditEntry:
     """An audit row: its ``Type/id`` keys apart from the descriptions of refused entries."""
     keys = tuple(str(r) for r in row.resources if isinstance(r, str))
     refusals = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection
 
@@ -18,7 +18,10 @@ __all__ = ["IN_BATCH", "Clock", "UnitBase", "Units", "in_batches"]
 IN_BATCH = 500
 
 
-def in_batches(values: Sequence[str]) -> Iterator[list[str]]:
+T = TypeVar("T")
+
+
+def in_batches(values: Sequence[T]) -> Iterator[list[T]]:
     """``values`` in consecutive parts of at most ``IN_BATCH``, one ``IN (...)`` each."""
     for start in range(0, len(values), IN_BATCH):
         yield list(values[start:start + IN_BATCH])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from fhir_adapter.errors import ConflictError
@@ -23,6 +24,12 @@ _BY_SUBJECT = select(participant).where(participant.c.subject == bindparam("subj
 _BY_PATIENT = select(participant).where(participant.c.patient_id == bindparam("patient_id"))
 _INSERT_MEASUREMENT = FastInsert(measurement)
 _DROP_MEASUREMENT = delete(measurement).where(measurement.c.resource_id == bindparam("rid"))
+#: Bits of a row's write mark: a sum of a million of them stays within a signed 64-bit integer.
+_MARK_BITS = 40
+
+
+def _write_mark() -> int:
+    return secrets.randbits(_MARK_BITS)
 
 
 class ParticipantRepository(UnitBase):
@@ -121,14 +128,14 @@ class ParticipantRepository(UnitBase):
             "value": str(m.value), "unit": m.unit, "comparator": m.comparator,
             "at": to_utc(m.at), "day_precision": m.day_precision, "status": m.status,
             "uln": None if m.uln is None else str(m.uln), "code": m.code,
-            "specimen_key": specimen_key,
+            "specimen_key": specimen_key, "write_mark": _write_mark(),
         }])
 
     def withdraw_measurement(self, resource_id: str, status: str) -> str | None:
         """An Observation withdrawn without a value (entered-in-error, cancelled): its stored
         value stays, with that status, and no longer counts. Returns its participant."""
         self.conn.execute(update(measurement).where(measurement.c.resource_id == resource_id)
-                          .values(status=status))
+                          .values(status=status, write_mark=_write_mark()))
         return self.measurement_subject(resource_id)
 
     def measurement_subject(self, resource_id: str) -> str | None:
@@ -160,6 +167,24 @@ class ParticipantRepository(UnitBase):
             day_precision=inf.day_precision, status=inf.status,
             dose=None if inf.dose is None else str(inf.dose), dose_unit=inf.dose_unit,
         ))
+
+    def record_stamps(self) -> dict[str, tuple[Any, ...]]:
+        """Per participant, what changes with any write of its record: its row, its
+        infusions, and the count and sum of the write marks of its measurements. A view kept
+        per participant is made again when its stamp changed. In subject order, as
+        ``records``."""
+        stamps: dict[str, list[Any]] = {
+            str(r.subject): [tuple(r), 0, 0, ()]
+            for r in self.conn.execute(select(participant).order_by(participant.c.subject))}
+        for r in self.conn.execute(
+                select(measurement.c.subject, func.count(), func.sum(measurement.c.write_mark))
+                .group_by(measurement.c.subject)):
+            if r[0] in stamps:
+                stamps[r[0]][1:3] = [int(r[1]), int(r[2] or 0)]
+        for r in self.conn.execute(select(infusion).order_by(infusion.c.resource_id)):
+            if r.subject in stamps:
+                stamps[r.subject][3] += (tuple(r),)
+        return {subject: tuple(stamp) for subject, stamp in stamps.items()}
 
     def records(self, subjects: Iterable[str] | None = None) -> list[ParticipantRecord]:
         """The trial model of each participant (all, or those named), by subject code."""

@@ -154,9 +154,27 @@ class ResultRepository(UnitBase):
         ))
 
     def audit_rows(self, *, limit: int = 1000) -> list[AuditRow]:
+        """The newest audit rows, newest first."""
         rows = self.conn.execute(select(audit).order_by(audit.c.id.desc()).limit(limit))
-        return [AuditRow(r.id, from_db_time(r.at), r.who, r.action, list(r.resources), r.outcome)
-                for r in rows]
+        return [_audit_row(r) for r in rows]
+
+    def audit_row_ids(self, *, limit: int = 1000) -> list[int]:
+        """The ids of the newest audit rows, newest first. Rows never change once written, so
+        a reader may keep those it has read and ask ``audit_rows_by_id`` for the others (ids
+        are not given in commit order on PostgreSQL: a row with a lower id may come later)."""
+        return [int(i) for i in self.conn.execute(
+            select(audit.c.id).order_by(audit.c.id.desc()).limit(limit)).scalars()]
+
+    def audit_rows_by_id(self, ids: Sequence[int]) -> list[AuditRow]:
+        found: list[AuditRow] = []
+        for part in in_batches(ids):
+            found += [_audit_row(r) for r in self.conn.execute(
+                select(audit).where(audit.c.id.in_(part)))]
+        return sorted(found, key=lambda r: r.id, reverse=True)
+
+
+def _audit_row(r: Any) -> AuditRow:
+    return AuditRow(r.id, from_db_time(r.at), r.who, r.action, list(r.resources), r.outcome)
 
 
 def _result(row: Any) -> ResultRow:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -130,6 +131,9 @@ measurement = Table(
     Column("uln", String(64)),
     Column("code", String(100), nullable=False),
     Column("specimen_key", String(600)),  # identity key of the referenced Specimen
+    # a random number drawn at each write of the row: the sum over a participant's rows
+    # changes with any write of one of them (what views kept per participant cache by)
+    Column("write_mark", BigInteger, nullable=False, server_default="0"),
     Index(None, "subject"),
     Index(None, "specimen_key"),
 )

@@ -192,7 +192,8 @@ def build_snapshot(
     for record in records:
         status = statuses.get(record.participant.subject, "")
         old = kept.get(record.participant.subject)
-        if old is not None and old.status == status and old.record == record:
+        if old is not None and old.status == status and (old.record is record
+                                                          or old.record == record):
             views.append(old)
             continue
         infusion = record.day0

@@ -7,9 +7,12 @@ import copy
 import json
 from pathlib import Path
 
+import pytest
+
 from fhir_adapter.pipeline import Pipeline
-from fhir_adapter.pipeline.workspace_access import workspace_of
+from fhir_adapter.pipeline.workspace_access import AUDIT_ROWS, audit_entry, workspace_of
 from fhir_adapter.settings import Settings
+from fhir_adapter.store import Unit
 from fhir_adapter.workspace import Snapshot, grid
 from tests.workspace.conftest import SAMPLES
 
@@ -33,7 +36,8 @@ def _corrected_creatinine(value: float) -> tuple[dict, float]:
     return {"resourceType": "Bundle", "type": "transaction", "entry": [patient, entry]}, old
 
 
-def test_a_write_computes_its_participant_again_and_keeps_the_others(tmp_path: Path) -> None:
+def test_a_write_computes_its_participant_again_and_keeps_the_others(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pipeline = Pipeline.from_settings(Settings(database_url=f"sqlite:///{tmp_path / 'ws.db'}"))
     try:
         files = [SAMPLES / f"p{n}-FSGS-0{n}.json" for n in range(1, 6)]
@@ -46,7 +50,17 @@ def test_a_write_computes_its_participant_again_and_keeps_the_others(tmp_path: P
         correction, old = _corrected_creatinine(1.23)
         assert old != 1.23
         pipeline.process_bundle(correction, sender="cli")
+        read: list[list[str] | None] = []
+        records = Unit.records
+
+        def spy(self: Unit, subjects: list[str] | None = None) -> object:
+            read.append(None if subjects is None else list(subjects))
+            return records(self, subjects)
+
+        monkeypatch.setattr(Unit, "records", spy)
         second = workspace.snapshot()
+        assert read == [["FSGS-02"]]  # the records of the others were not read again
+        monkeypatch.undo()
         assert second is not first
         kept = {p.subject for p in second.participants
                 if p is first.participant(p.subject)}
@@ -57,6 +71,12 @@ def test_a_write_computes_its_participant_again_and_keeps_the_others(tmp_path: P
         assert len(changed) == 1
         (subject, _visit), (_old_cell, (state, text)) = next(iter(changed.items()))
         assert subject == "FSGS-02" and state == "present" and text == "1.23"
+
+        # the audit as the store has it now, the correction's row first
+        with pipeline.store.read() as unit:
+            rows = unit.audit_rows(limit=AUDIT_ROWS)
+        assert second.audit == [audit_entry(r) for r in rows]
+        assert len(second.audit) == len(first.audit) + 1
 
         # the same as a snapshot made without the previous one, cell by cell and endpoint by
         # endpoint, for every analyte

@@ -101,10 +101,12 @@ def _summary(snapshot: Snapshot) -> str:
 
 def prepare(rules: QueryRules) -> Any:
     """What the workspace's warming thread makes for each new snapshot: the pages every viewer
-    of a snapshot sees alike (the schedule of all analytes, the queries, the summary)."""
+    of a snapshot sees alike (the schedule of all analytes and of each, the queries, the
+    summary). After a write only its participants' rows are made again (kept per view)."""
 
     def made(snapshot: Snapshot) -> None:
-        _schedule(snapshot, None)
+        for analyte in (None, *snapshot.catalogue.analytes):
+            _schedule(snapshot, analyte)
         _queries(snapshot, rules, None)
         _summary(snapshot)
 
