@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     ehr_token_url: str | None = None
     ehr_scope: str = "system/*.rs"
     ehr_group_id: str | None = None
+    #: the URL at which the EHR reaches ``serve``: Subscriptions made by ``subscribe`` send
+    #: their notifications to PUBLIC_URL/notifications/ID
+    public_url: str = "http://127.0.0.1:8080"
     #: where a pull keeps the files it downloads until they are loaded
     pull_dir: Path = Path("fhir-adapter-pull")
     #: where Bulk Data export files are written; unset: beside a SQLite database, else here

@@ -79,9 +79,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.push_worker = worker
     exports = _start_exports(pipeline, settings)
     app.state.exports = exports
+    watch = None
+    if app.state.subscriptions is not None:
+        from fhir_adapter.pipeline.subscription_watch import SubscriptionWatch
+
+        watch = SubscriptionWatch(app.state.subscriptions).start()
     try:
         yield
     finally:
+        if watch is not None:
+            watch.stop()
         if worker is not None:
             worker.stop()
         workspace = getattr(app.state, "workspace", None)  # the dashboard's, once used
@@ -103,6 +110,17 @@ def _start_exports(pipeline: Any, settings: Settings) -> Any:
     return start_exports(publication, settings)
 
 
+def _subscriptions_of(pipeline: Any, settings: Settings) -> Any:
+    """The receiver of EHR notifications, for a pipeline that writes to a store (a pipeline
+    given by a test may have none)."""
+    store = pipeline.__dict__.get("store") if hasattr(pipeline, "__dict__") else None
+    if not isinstance(store, Store):
+        return None
+    from fhir_adapter.pipeline.subscriptions import Subscriptions
+
+    return Subscriptions.from_settings(pipeline, settings)
+
+
 def _store_of(pipeline: Any, settings: Settings) -> Store:
     """The pipeline's store when it has one, else the settings' database (a pipeline given
     by a test may have none)."""
@@ -112,7 +130,18 @@ def _store_of(pipeline: Any, settings: Settings) -> Store:
 
 def create_app(settings: Settings, pipeline: PipelinePort | None = None) -> FastAPI:
     """The REST endpoint over ``pipeline`` (built from ``settings`` when not given)."""
-    from fhir_adapter.api import auth, bulk, definitions, jwks, metadata, read, ui, validate, write
+    from fhir_adapter.api import (
+        auth,
+        bulk,
+        definitions,
+        jwks,
+        metadata,
+        notifications,
+        read,
+        ui,
+        validate,
+        write,
+    )
 
     if pipeline is None:
         from fhir_adapter.pipeline import Pipeline
@@ -135,7 +164,9 @@ def create_app(settings: Settings, pipeline: PipelinePort | None = None) -> Fast
     app.state.smart = auth.LazySmartServer(lambda: ClientRegistry(_store_of(pipeline, settings)))
     install_error_handlers(app)
     app.state.exports = None
-    for module in (jwks, metadata, auth, bulk, validate, definitions, read, write, ui):
+    app.state.subscriptions = _subscriptions_of(pipeline, settings)
+    for module in (jwks, metadata, auth, notifications, bulk, validate, definitions, read,
+                   write, ui):
         app.include_router(module.router)
     # the last added runs first: HEAD, format and docs are settled before anything else
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)

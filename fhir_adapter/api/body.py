@@ -12,7 +12,7 @@ from fhir_adapter.errors import PayloadTooLarge, UnusableInput, Where
 from fhir_adapter.fhir import loads
 
 __all__ = ["ClientGone", "UnsupportedMediaType", "check_content_type", "json_depth_path",
-           "read_json"]
+           "read_json", "read_json_or_empty"]
 
 _JSON_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir"})
 
@@ -139,8 +139,20 @@ def _loads(data: bytes) -> dict[str, Any]:
 
 async def read_json(request: Request, *, max_bytes: int, max_depth: int) -> dict[str, Any]:
     """The body as a JSON object, after the content type, size and depth checks."""
+    found = await read_json_or_empty(request, max_bytes=max_bytes, max_depth=max_depth,
+                                     empty_allowed=False)
+    assert found is not None
+    return found
+
+
+async def read_json_or_empty(request: Request, *, max_bytes: int, max_depth: int,
+                             empty_allowed: bool = True) -> dict[str, Any] | None:
+    """As ``read_json``; None for an empty body (a classic R4 rest-hook without payload)."""
     check_content_type(request)
-    document = _loads(await _read_limited(request, max_bytes))
+    data = await _read_limited(request, max_bytes)
+    if empty_allowed and not data.strip():
+        return None
+    document = _loads(data)
     deep = json_depth_path(document, max_depth)
     if deep is not None:
         raise PayloadTooLarge(

@@ -10,6 +10,7 @@ from fhir_adapter.cli import (  # noqa: F401
     load,
     publish,
     server,
+    subscriptions,
     workspace,
 )
 from fhir_adapter.cli.base import app, main

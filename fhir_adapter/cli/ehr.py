@@ -12,13 +12,13 @@ import typer
 
 from fhir_adapter.cli.base import Exit, app, err, open_pipeline, out
 from fhir_adapter.cli.load import print_summary
-from fhir_adapter.errors import ConfigError, UnusableInput
+from fhir_adapter.errors import UnusableInput
 from fhir_adapter.outbound.bulk_client import BulkClient, ExportRequest
-from fhir_adapter.outbound.smart import ALGORITHMS, SmartAuth, create_key, public_jwks
+from fhir_adapter.outbound.smart import ALGORITHMS, create_key, public_jwks, smart_auth
 from fhir_adapter.pipeline.pull import DEFAULT_TYPES, PullReport, pull
 from fhir_adapter.settings import Settings
 
-__all__ = ["keys_create", "keys_show", "pull_command", "smart_auth"]
+__all__ = ["keys_create", "keys_show", "pull_command"]
 
 keys_app = typer.Typer(help="The key pair of SMART Backend Services (signed client assertions).",
                        no_args_is_help=True)
@@ -46,17 +46,6 @@ def keys_show() -> None:
     """Print the public JWK Set of the configured private key."""
     out.print(json.dumps(public_jwks([Settings().ehr_key_file]), indent=2), markup=False,
               soft_wrap=True)
-
-
-def smart_auth(settings: Settings, base_url: str) -> SmartAuth | None:
-    """SMART Backend Services for the EHR when a client id is configured, else no auth."""
-    if not settings.ehr_client_id:
-        return None
-    if not settings.ehr_key_file.is_file():
-        raise ConfigError(f"FHIR_ADAPTER_EHR_KEY_FILE {settings.ehr_key_file} does not exist: "
-                          "make one with fhir-adapter keys create")
-    return SmartAuth(base_url, settings.ehr_client_id, settings.ehr_key_file,
-                     token_url=settings.ehr_token_url, scope=settings.ehr_scope)
 
 
 @app.command("pull")

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from fhir_adapter.errors import ConfigError, DeliveryError, UnusableInput
+from fhir_adapter.settings import Settings
 
 __all__ = [
     "ALGORITHMS",
@@ -48,6 +49,7 @@ __all__ = [
     "SmartAuth",
     "create_key",
     "public_jwks",
+    "smart_auth",
 ]
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -208,6 +210,17 @@ class SmartAuth(requests.auth.AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {self.access_token()}"
         return request
+
+
+def smart_auth(settings: Settings, base_url: str) -> SmartAuth | None:
+    """SMART Backend Services for the EHR when a client id is configured, else no auth."""
+    if not settings.ehr_client_id:
+        return None
+    if not settings.ehr_key_file.is_file():
+        raise ConfigError(f"FHIR_ADAPTER_EHR_KEY_FILE {settings.ehr_key_file} does not exist: "
+                          "make one with fhir-adapter keys create")
+    return SmartAuth(base_url, settings.ehr_client_id, settings.ehr_key_file,
+                     token_url=settings.ehr_token_url, scope=settings.ehr_scope)
 
 
 def send(session: requests.Session, auth: requests.auth.AuthBase | None, method: str,

@@ -18,6 +18,7 @@ from fhir_adapter.store.resources import ResourceRepository
 from fhir_adapter.store.results import ResultRepository
 from fhir_adapter.store.schema import metadata
 from fhir_adapter.store.stamps import StampRepository
+from fhir_adapter.store.subscriptions import SubscriptionRepository
 
 __all__ = ["Store", "Unit"]
 
@@ -27,7 +28,7 @@ def _utc_now() -> datetime:
 
 
 class Unit(ResourceRepository, ParticipantRepository, ResultRepository, StampRepository,
-           PullRepository):
+           PullRepository, SubscriptionRepository):
     """One unit of work: every repository method, on one connection, in one transaction."""
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "adapter_secret",
     "audit",
     "bulk_export",
+    "ehr_subscription",
     "endpoint_result",
     "enrollment",
     "infusion",
@@ -264,6 +265,32 @@ pull_watermark = Table(
     Column("base_url", String(500), primary_key=True),
     Column("transaction_time", String(40), nullable=False),
     Column("pulled_at", Instant, nullable=False),
+)
+
+#: A Subscription the adapter holds on an EHR (``subscribe``): where it is, what it asks, the
+#: hash of the secret its notifications carry, its state, the number of the last event whose
+#: data is committed (with every event before it, received or caught up) and the EHR's instant
+#: from which the next catch-up searches.
+ehr_subscription = Table(
+    "ehr_subscription",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("base_url", String(500), nullable=False),
+    Column("remote_id", String(200)),
+    Column("kind", String(10), nullable=False),  # topic | classic
+    Column("criteria", Text, nullable=False),  # the topic canonical, or the search criteria
+    Column("catch_up", Text, nullable=False),  # Type?params searched to catch up
+    Column("content", String(20), nullable=False),  # empty | id-only | full-resource
+    Column("secret_hash", String(80), nullable=False),
+    Column("status", String(20), nullable=False),  # requested | active | error | off
+    Column("heartbeat_seconds", Integer),
+    Column("events_processed", BigInteger),
+    Column("caught_up_at", String(40)),
+    Column("created_at", Instant, nullable=False),
+    Column("last_seen_at", Instant),
+    Column("notifications", Integer, nullable=False),
+    Column("catch_ups", Integer, nullable=False),
+    Column("last_error", Text),
 )
 
 #: Bulk Data exports: what was asked, by whom, how far the job is, what it made. The job runs in

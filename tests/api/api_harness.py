@@ -41,11 +41,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` with uvicorn in a thread; yield its FHIR base URL."""
+def serve_in_thread(app: FastAPI, port: int = 0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread (on ``port``, else a free one); yield its FHIR
+    base URL."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="on", limit_concurrency=200)
     server = uvicorn.Server(config)

@@ -44,6 +44,7 @@ class Ehr:
     base: str
     key_file: Path
     settings: Any
+    app: Any = None  # sekmet's FastAPI app: its context (store, subscription engine)
 
     def post(self, path: str, body: dict[str, Any], method: str = "POST") -> dict[str, Any]:
         answer = requests.request(method, f"{self.base}/{path}".rstrip("/"), json=body,
@@ -77,15 +78,16 @@ def ehr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ehr]:
         server_auth=sekmet_config.ServerAuth(
             types=["bearer", "smart"], tokens=[SEED_TOKEN], token_lifetime=300,
             smart_clients=[sekmet_config.SmartClient(client_id=CLIENT_ID, jwks=jwks,
-                                                     scopes="system/*.rsd")]))
-    server = uvicorn.Server(uvicorn.Config(sekmet_main.create_app(settings), log_level="warning"))
+                                                     scopes="system/*.cruds")]))
+    app = sekmet_main.create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "sekmet-fhir did not start"
         time.sleep(0.05)
-    running = Ehr(base, key_file, settings)
+    running = Ehr(base, key_file, settings, app)
     running.post("ResearchStudy", STUDY)
     yield running
     server.should_exit = True

@@ -31,7 +31,7 @@ def test_migrations_create_exactly_the_schema(store_url: str) -> None:
             "resource", "resource_key", "resource_version", "participant", "enrollment",
             "measurement", "infusion", "endpoint_result", "outbox", "audit", "adapter_secret",
             "recompute_pending", "smart_client", "smart_assertion", "smart_access_token",
-            "pull_job", "pull_watermark", "bulk_export"}
+            "pull_job", "pull_watermark", "bulk_export", "ehr_subscription"}
     finally:
         store.close()
 
