@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from fhir_adapter.api.app import create_app
 from fhir_adapter.api.security import check_bind
+from fhir_adapter.api.ui import follow_data
 from fhir_adapter.settings import Settings
 from fhir_adapter.store.tokens import TokenFile
 
@@ -25,9 +26,17 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def served_app(settings: Settings) -> FastAPI:
+    """The app a served process runs: the dashboard's snapshot is made from the start (in
+    the background), so that its first page does not wait for the whole store to be read."""
+    app = create_app(settings)
+    follow_data(app, at_once=True)
+    return app
+
+
 def app_from_env() -> FastAPI:
     """The app of one uvicorn worker process, from FHIR_ADAPTER_* variables."""
-    return create_app(Settings())
+    return served_app(Settings())
 
 
 def serve(
@@ -41,7 +50,7 @@ def serve(
     """Run the REST endpoint until interrupted; ConfigError when the address is not allowed."""
     check_bind(host, TokenFile(settings.tokens_file))
     if workers <= 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        uvicorn.run(served_app(settings), host=host, port=port, log_level=log_level)
         return
     os.environ.update(settings_environment(settings))
     uvicorn.run(

@@ -72,9 +72,12 @@ class Workspace:
             self._cached, self._record_stamps = (stamp, snapshot), records
             return snapshot
 
-    def start_warming(self) -> threading.Thread:
+    def start_warming(self, *, at_once: bool = False) -> threading.Thread:
         """A thread that makes the next snapshot as soon as the data change, while pages are
-        being looked at, so that the first page after a change need not wait for it."""
+        being looked at, so that the first page after a change need not wait for it
+        (``at_once``: as if a page had just been looked at, so it makes the first one too)."""
+        if at_once:
+            self._used = time.monotonic()
         self._stop = threading.Event()
         thread = threading.Thread(target=self._warm, args=(self._stop,),
                                   name="workspace-warmer", daemon=True)

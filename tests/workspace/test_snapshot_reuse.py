@@ -92,3 +92,28 @@ def test_a_write_computes_its_participant_again_and_keeps_the_others(
     finally:
         workspace_of(pipeline).stop_warming()
         pipeline.store.close()
+
+
+def test_a_served_app_makes_the_first_snapshot_before_any_page(tmp_path: Path) -> None:
+    import time
+
+    from fhir_adapter.api.server import served_app
+
+    url = f"sqlite:///{tmp_path / 'ws.db'}"
+    loader = Pipeline.from_settings(Settings(database_url=url))
+    assert not loader.ingest_paths([SAMPLES / "p1-FSGS-01.json"], sender="cli").errors
+    loader.store.close()
+    app = served_app(Settings(database_url=url, tokens_file=tmp_path / "tokens.json"))
+    workspace = workspace_of(app.state.pipeline)
+    try:
+        assert workspace.warming
+        deadline = time.monotonic() + 60  # the thread looks every few seconds
+        while workspace._cached is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert workspace._cached is not None, "no snapshot made in the background"
+        made = workspace._cached[1]
+        assert [p.subject for p in made.participants] == ["FSGS-01"]
+        assert workspace.snapshot() is made  # the first page finds it made
+    finally:
+        workspace.stop_warming()
+        app.state.pipeline.store.close()

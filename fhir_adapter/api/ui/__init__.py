@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from fhir_adapter.api.ui.pages import router
+from fhir_adapter.api.ui.pages import follow_data, router
 
-__all__ = ["router"]
+__all__ = ["follow_data", "router"]

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, FastAPI, Query
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -18,7 +18,7 @@ from fhir_adapter.api.ui.grid_html import grid_rows
 from fhir_adapter.api.ui.render import render
 from fhir_adapter.api.ui.trajectories import charts
 from fhir_adapter.errors import AuthError
-from fhir_adapter.pipeline.workspace_access import workspace_of
+from fhir_adapter.pipeline.workspace_access import Workspace, workspace_of
 from fhir_adapter.trial.endpoints import summarize
 from fhir_adapter.workspace import (
     DAY0,
@@ -33,20 +33,27 @@ from fhir_adapter.workspace import (
 )
 from fhir_adapter.workspace.dataset import category_label
 
-__all__ = ["router"]
+__all__ = ["follow_data", "router"]
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 Text = Annotated[str | None, Query()]
 
 
+def follow_data(app: FastAPI, *, at_once: bool = False) -> Workspace:
+    """The workspace of the app's pipeline, its snapshot made again in the background after
+    each change while pages are looked at (``at_once``: its first snapshot made now, before
+    any page is asked)."""
+    workspace = workspace_of(app.state.pipeline)
+    if not workspace.warming:
+        workspace.prepare = prepare(workspace.rules)
+        workspace.start_warming(at_once=at_once)
+        app.state.workspace = workspace  # the app's end stops the thread
+    return workspace
+
+
 def _snapshot(request: Request) -> Snapshot:
     viewer(request)
-    workspace = workspace_of(pipeline_of(request))
-    if not workspace.warming:  # from the first page on, the snapshot follows the data
-        workspace.prepare = prepare(workspace.rules)
-        workspace.start_warming()
-        request.app.state.workspace = workspace
-    return workspace.snapshot()
+    return follow_data(request.app).snapshot()  # from the first page on, it follows the data
 
 
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
