@@ -60,7 +60,8 @@ class Pipeline:
         self.study = study
         self.validator = validator
         self.publication = Publication(store, study, mapper.catalogue,
-                                       pseudonym_key=pseudonym_key)
+                                       pseudonym_key=pseudonym_key,
+                                       terminology=mapper.terminology)
         recomputer = self.publication.recomputer
         self.writer = Writer(store, mapper, validator, after_change=recomputer.recompute,
                              after_queue=recomputer.queue)

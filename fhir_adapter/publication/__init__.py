@@ -20,6 +20,7 @@ from fhir_adapter.publication.summary import Summaries
 from fhir_adapter.results.study import study_id
 from fhir_adapter.store import Store
 from fhir_adapter.store.outbox import OutboxStore
+from fhir_adapter.terminology import Terminology
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 
 __all__ = ["Publication", "RecomputeReport", "configured_key"]
@@ -29,10 +30,12 @@ class Publication:
     """The results side of one store, each part by composition."""
 
     def __init__(self, store: Store, study: StudyDefinition, catalogue: AnalyteCatalogue, *,
-                 pseudonym_key: bytes | None = None) -> None:
+                 pseudonym_key: bytes | None = None,
+                 terminology: Terminology | None = None) -> None:
         self.store = store
         self.study = study
-        self.key = PseudonymKey(store, study, catalogue, pseudonym_key)
+        self.key = PseudonymKey(store, study, catalogue, pseudonym_key,
+                                terminology=terminology)
         self.recomputer = Recomputer(store, study, catalogue, self.key)
         self.summaries = Summaries(self.recomputer)
         self.bundles = ResultBundles(store, self.key, self.summaries)

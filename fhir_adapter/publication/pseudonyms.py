@@ -8,6 +8,7 @@ from fhir_adapter.errors import ConfigError
 from fhir_adapter.results import ResultBuilder
 from fhir_adapter.store import Store, Unit
 from fhir_adapter.store.secrets import PSEUDONYM_KEY, read_secret, secret
+from fhir_adapter.terminology import Terminology
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 
 __all__ = ["PseudonymKey", "configured_key"]
@@ -34,10 +35,13 @@ class PseudonymKey:
     kept in memory once it is committed). A read never makes it."""
 
     def __init__(self, store: Store, study: StudyDefinition, catalogue: AnalyteCatalogue,
-                 configured: bytes | None = None) -> None:
+                 configured: bytes | None = None, *,
+                 terminology: Terminology | None = None) -> None:
         self.store = store
         self.study = study
         self.catalogue = catalogue
+        #: which analyte a source is, as the inputs were read (with the site code maps)
+        self.terminology = terminology or Terminology(catalogue, study)
         self._key = configured
 
     def in_unit(self, unit: Unit) -> bytes:
@@ -64,4 +68,4 @@ class PseudonymKey:
     def builder(self, key: bytes) -> ResultBuilder:
         """The result builder publishing under ``key``."""
         return ResultBuilder(self.study, self.catalogue, pseudonym_key=key,
-                             clock=self.store.clock)
+                             clock=self.store.clock, terminology=self.terminology)

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from fhir_adapter.errors import ReferenceError_, Where
 from fhir_adapter.fhir import rewrite_references
+from fhir_adapter.terminology import Terminology
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.trial.model import (
     Participant,
@@ -76,7 +77,9 @@ class ResultBuilder:
 
     ``pseudonym_key`` is the adapter's secret for source ids (keep it stable: it makes the ids
     stable); ``clock`` gives the Bundle timestamp and the Provenance's recorded time;
-    ``full_url_base`` prefixes ``fullUrl`` in a ``collection`` (the server's FHIR base).
+    ``full_url_base`` prefixes ``fullUrl`` in a ``collection`` (the server's FHIR base);
+    ``terminology`` reads which analyte a source Observation is (with the site code maps the
+    adapter reads its inputs with; the catalogue alone when not given).
     """
 
     def __init__(
@@ -87,9 +90,11 @@ class ResultBuilder:
         pseudonym_key: bytes,
         clock: Callable[[], datetime] = _utc_now,
         full_url_base: str = BASE,
+        terminology: Terminology | None = None,
     ) -> None:
         self.study = study
         self.catalogue = catalogue
+        self.terminology = terminology or Terminology(catalogue, study)
         self.pseudonyms = Pseudonymiser(pseudonym_key)
         self.clock = clock
         self.full_url_base = full_url_base.rstrip("/")
@@ -271,7 +276,7 @@ class ResultBuilder:
                         where=Where(element=f"Observation.derivedFrom[{i}]"),
                     )
                 out[reference] = pseudonymous_source(
-                    key, sources[key], result.subject, self.pseudonyms
+                    key, sources[key], result.subject, self.pseudonyms, self.terminology
                 )
         return list(out.values())
 

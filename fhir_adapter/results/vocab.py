@@ -17,10 +17,13 @@ __all__ = [
     "BASE",
     "DECIMAL_PLACES",
     "INTERPRETATION_DISPLAY",
+    "OBSERVATION_CATEGORY",
+    "OBSERVATION_CATEGORY_DISPLAY",
     "REMISSION_CODES",
     "SYSTEMS",
     "UCUM",
     "V3_INTERPRETATION",
+    "V3_INTERPRETATION_DISPLAY",
     "Pseudonymiser",
     "content_hash",
     "decimal_text",
@@ -55,10 +58,40 @@ SYSTEMS: dict[str, str] = {
 }
 
 REMISSION_CODES = frozenset({"complete", "partial", "none"})
-INTERPRETATION_DISPLAY = {
+#: The v3-ObservationInterpretation codes (terminology.hl7.org CodeSystem
+#: v3-ObservationInterpretation, the codes of FHIR R4's observation-interpretation ValueSet that
+#: grade a number against its reference range) with their displays: what a published source
+#: Observation may carry of the interpretation it was sent with.
+V3_INTERPRETATION_DISPLAY = {
+    "<": "Off scale low",
+    ">": "Off scale high",
+    "A": "Abnormal",
+    "AA": "Critical abnormal",
     "D": "Significant change down",
+    "H": "High",
+    "HH": "Critical high",
+    "HU": "Significantly high",
+    "L": "Low",
+    "LL": "Critical low",
+    "LU": "Significantly low",
     "N": "Normal",
     "U": "Significant change up",
+}
+#: The interpretations an endpoint result carries (RESULTS.md: creatinine at W2).
+INTERPRETATION_DISPLAY = {code: V3_INTERPRETATION_DISPLAY[code] for code in ("D", "N", "U")}
+#: FHIR R4 observation-category (terminology.hl7.org CodeSystem observation-category): code ->
+#: display.
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+OBSERVATION_CATEGORY_DISPLAY = {
+    "social-history": "Social History",
+    "vital-signs": "Vital Signs",
+    "imaging": "Imaging",
+    "laboratory": "Laboratory",
+    "procedure": "Procedure",
+    "survey": "Survey",
+    "exam": "Exam",
+    "therapy": "Therapy",
+    "activity": "Activity",
 }
 
 #: Derived values (ratios, percentages, computed eGFR) are published with at most this many
