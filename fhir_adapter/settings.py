@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     tokens_file: Path = Path("fhir-adapter-tokens.json")
     push_url: str | None = None
     push_token: str | None = None
+    #: the SMART Backend Services client the research server registered for ``push`` (its
+    #: private key: ``ehr_key_file``, the site's one key pair, whose public set is served at
+    #: /.well-known/jwks.json); when set, push asks the research server's token endpoint for
+    #: an access token instead of sending ``push_token``
+    push_client_id: str | None = None
+    push_token_url: str | None = None
+    push_scope: str = "system/*.cu"
     max_body_bytes: int = 50 * 1024 * 1024
     max_json_depth: int = 64
     study_file: Path | None = None

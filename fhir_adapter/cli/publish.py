@@ -86,6 +86,7 @@ def push(
 ) -> None:
     """Send the queued result changes as transactions to a research FHIR server."""
     from fhir_adapter.outbound import push as send
+    from fhir_adapter.outbound.smart import push_auth
 
     if timeout <= 0:
         raise ConfigError(f"--timeout must be a positive number of seconds, not {timeout:g}")
@@ -95,8 +96,9 @@ def push(
     target = to or settings.push_url
     if target:
         err.print(f"push to {target}: at most {timeout:g} s", markup=False)
+    auth = push_auth(settings, target) if target else None
     report = send(pipeline.outbox, pipeline.push_bundle, to_url=target,
-                  token=settings.push_token, all=all_, timeout=timeout,
+                  token=settings.push_token, auth=auth, all=all_, timeout=timeout,
                   progress=lambda line: err.print(line, markup=False, soft_wrap=True))
     for line in report.lines():
         out.print(line, markup=False, soft_wrap=True)

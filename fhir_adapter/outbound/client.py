@@ -14,6 +14,7 @@ import requests
 from fhir_adapter import __version__
 from fhir_adapter.errors import ConfigError, DeliveryError, Issue
 from fhir_adapter.outbound.retry import is_retryable_status, parse_retry_after
+from fhir_adapter.outbound.smart import AuthFailed, SmartAuth
 from fhir_adapter.settings import is_loopback
 
 __all__ = [
@@ -86,6 +87,7 @@ class FhirClient:
         base_url: str,
         *,
         token: str | None = None,
+        auth: SmartAuth | None = None,
         session: requests.Session | None = None,
         timeouts: Timeouts | None = None,
         ca_bundle: str | None = None,
@@ -99,6 +101,9 @@ class FhirClient:
                               "(plain http is allowed to a loopback address only)")
         self.base_url = base_url.rstrip("/")
         self.token = token
+        #: SMART Backend Services: an access token of the server's own authorization server
+        #: (then ``token`` is not sent)
+        self.auth = auth
         self.session = session or requests.Session()
         self.timeouts = timeouts or Timeouts()
         self.verify: bool | str = ca_bundle or True
@@ -111,7 +116,7 @@ class FhirClient:
             "Prefer": "return=minimal",
             "User-Agent": f"fhir-adapter/{__version__}",
         }
-        if self.token:
+        if self.token and self.auth is None:
             out["Authorization"] = f"Bearer {self.token}"
         return out
 
@@ -121,19 +126,32 @@ class FhirClient:
         Raises ``Transient`` (try again) or ``Rejected`` (do not)."""
         check_transaction(bundle)
         body = json.dumps(bundle, ensure_ascii=False).encode("utf-8")
+        response, content = self._post(body)
+        if response.status_code == 401 and self.auth is not None:
+            self.auth.invalidate()  # revoked or expired early: one new token, one more try
+            response, content = self._post(body)
+        return self._answer(response, content, len(bundle.get("entry") or []))
+
+    def _post(self, body: bytes) -> tuple[requests.Response, bytes]:
         try:
             response = self.session.post(
                 self.base_url,
                 data=body,
                 headers=self.headers(),
+                auth=self.auth,
                 timeout=(self.timeouts.connect, self.timeouts.read),
                 verify=self.verify,
                 allow_redirects=False,
             )
             content = response.content  # read it all here: a cut body is a network error
+        except AuthFailed as exc:
+            # no access token: the results stay queued, and the reason is the token
+            # endpoint's answer (a registration to fix, or a server away)
+            raise Transient(f"{self.base_url}: no access token: {exc.message}",
+                            status=401) from None
         except requests.RequestException as exc:
             raise Transient(f"{self.base_url}: {_describe(exc)}") from exc
-        return self._answer(response, content, len(bundle.get("entry") or []))
+        return response, content
 
     def _answer(self, response: requests.Response, content: bytes, sent: int) -> dict[str, Any]:
         status = response.status_code

@@ -21,6 +21,7 @@ from fhir_adapter.outbound.outbox import (
     Sender,
 )
 from fhir_adapter.outbound.retry import RetryPolicy
+from fhir_adapter.outbound.smart import SmartAuth
 
 __all__ = ["OutboxEntry", "PushReport", "outbox_listing", "push", "render_listing"]
 
@@ -68,6 +69,7 @@ def push(
     *,
     to_url: str | None,
     token: str | None = None,
+    auth: SmartAuth | None = None,
     all: bool = False,  # noqa: A002 - the name of the command line flag
     session: requests.Session | None = None,
     policy: RetryPolicy | None = None,
@@ -89,7 +91,8 @@ def push(
         raise ConfigError("no research server to push to: give --to URL or set "
                           "FHIR_ADAPTER_PUSH_URL")
     clock = clock or (lambda: datetime.now(UTC))
-    client = FhirClient(to_url, token=token, session=session, timeouts=timeouts, clock=clock)
+    client = FhirClient(to_url, token=token, auth=auth, session=session, timeouts=timeouts,
+                        clock=clock)
     deadline = monotonic() + timeout if timeout is not None else None
     sender = Sender(outbox, build, client, policy=policy, clock=clock, sleep=sleep,
                     batch_size=batch_size, deadline=deadline, on_retry=progress,

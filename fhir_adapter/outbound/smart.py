@@ -49,6 +49,7 @@ __all__ = [
     "SmartAuth",
     "create_key",
     "public_jwks",
+    "push_auth",
     "smart_auth",
 ]
 
@@ -214,13 +215,27 @@ class SmartAuth(requests.auth.AuthBase):
 
 def smart_auth(settings: Settings, base_url: str) -> SmartAuth | None:
     """SMART Backend Services for the EHR when a client id is configured, else no auth."""
-    if not settings.ehr_client_id:
+    return _configured(settings, base_url, settings.ehr_client_id, settings.ehr_token_url,
+                       settings.ehr_scope)
+
+
+def push_auth(settings: Settings, base_url: str) -> SmartAuth | None:
+    """SMART Backend Services for the research server ``push`` delivers to, when it
+    registered a client for the adapter (``FHIR_ADAPTER_PUSH_CLIENT_ID``), else None (a
+    static token, if any). The same key pair as for the EHR: one site, one public key set."""
+    return _configured(settings, base_url, settings.push_client_id, settings.push_token_url,
+                       settings.push_scope)
+
+
+def _configured(settings: Settings, base_url: str, client_id: str | None,
+                token_url: str | None, scope: str) -> SmartAuth | None:
+    if not client_id:
         return None
     if not settings.ehr_key_file.is_file():
         raise ConfigError(f"FHIR_ADAPTER_EHR_KEY_FILE {settings.ehr_key_file} does not exist: "
                           "make one with fhir-adapter keys create")
-    return SmartAuth(base_url, settings.ehr_client_id, settings.ehr_key_file,
-                     token_url=settings.ehr_token_url, scope=settings.ehr_scope)
+    return SmartAuth(base_url, client_id, settings.ehr_key_file, token_url=token_url,
+                     scope=scope)
 
 
 def send(session: requests.Session, auth: requests.auth.AuthBase | None, method: str,

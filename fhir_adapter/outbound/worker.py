@@ -17,6 +17,7 @@ from fhir_adapter.outbound.outbox import (
     Sender,
 )
 from fhir_adapter.outbound.retry import RetryPolicy
+from fhir_adapter.outbound.smart import push_auth
 from fhir_adapter.settings import Settings
 
 __all__ = ["PushWorker", "start_push_worker"]
@@ -111,7 +112,8 @@ def start_push_worker(
     if not settings.push_url:
         return None
     clock = clock or (lambda: datetime.now(UTC))
-    client = FhirClient(settings.push_url, token=settings.push_token, session=session,
+    client = FhirClient(settings.push_url, token=settings.push_token,
+                        auth=push_auth(settings, settings.push_url), session=session,
                         timeouts=timeouts, clock=clock)
     worker = PushWorker(outbox, build, client, policy=policy, clock=clock, interval=interval)
     return worker.start()

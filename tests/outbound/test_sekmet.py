@@ -24,7 +24,8 @@ from typing import Any
 import pytest
 import requests
 
-from fhir_adapter.outbound import push
+from fhir_adapter.outbound import RetryPolicy, push
+from fhir_adapter.outbound.smart import create_key, push_auth
 from fhir_adapter.pipeline import Pipeline
 from fhir_adapter.settings import Settings
 
@@ -48,6 +49,11 @@ pytestmark = pytest.mark.skipif(not PARTICIPANT_FILES, reason="sample_bundles/ h
 @pytest.fixture
 def sekmet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """sekmet-fhir with bearer-token auth, served by uvicorn on a free loopback port."""
+    yield from _served(tmp_path, monkeypatch,
+                       sekmet_config.ServerAuth(types=["bearer"], tokens=[TOKEN]))
+
+
+def _served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, auth: Any) -> Iterator[str]:
     for rtype in RESEARCH_TYPES:
         known = dict(search_params.PARAMS.get(rtype, {}))
         known["identifier"] = search_params.SearchParam("identifier", "token", ("identifier",))
@@ -56,8 +62,7 @@ def sekmet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}/fhir"
     settings = sekmet_config.Settings(
-        base_url=base, data_dir=str(tmp_path / "sekmet"), log_inbound=False,
-        server_auth=sekmet_config.ServerAuth(types=["bearer"], tokens=[TOKEN]))
+        base_url=base, data_dir=str(tmp_path / "sekmet"), log_inbound=False, server_auth=auth)
     server = uvicorn.Server(uvicorn.Config(sekmet_main.create_app(settings), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -122,3 +127,56 @@ def test_push_again_and_amend_on_sekmet(tmp_path: Path, sekmet: str) -> None:
     assert crea["valueQuantity"]["value"] == 0.47 and crea["status"] == "amended"
     assert int(crea["meta"]["versionId"]) == version + 1  # the server's copy: one version more
     assert _count(sekmet, "Observation") == len(identifiers)  # still one copy of each
+
+
+# -- SMART Backend Services: the research server's own authorization server -------------------
+CLIENT_ID = "fhir-adapter-site-7"
+
+
+@pytest.fixture
+def smart_sekmet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
+    """sekmet-fhir that takes SMART access tokens of its own token endpoint for writes (the
+    adapter's public key registered as a JWK Set, scopes system/*.cu), and a static token
+    for the test's reads."""
+    key_file = tmp_path / "keys" / "site.pem"
+    jwks = create_key(key_file, "RS384")
+    auth = sekmet_config.ServerAuth(
+        types=["bearer", "smart"], tokens=[TOKEN], token_lifetime=300,
+        smart_clients=[sekmet_config.SmartClient(client_id=CLIENT_ID, jwks=jwks,
+                                                 scopes="system/*.cu")])
+    for base in _served(tmp_path, monkeypatch, auth):
+        yield base, key_file
+
+
+def test_push_with_a_smart_access_token(tmp_path: Path, smart_sekmet: tuple[str, Path]) -> None:
+    base, key_file = smart_sekmet
+    pipeline: Any = Pipeline.from_settings(
+        Settings(database_url=f"sqlite:///{tmp_path / 'adapter.db'}"))
+    pipeline.ingest_paths(PARTICIPANT_FILES[:1])
+    settings = Settings(push_url=base, push_client_id=CLIENT_ID, ehr_key_file=key_file)
+    auth = push_auth(settings, base)
+    assert auth is not None
+    done = push(pipeline.outbox, pipeline.push_bundle, to_url=base, auth=auth)
+    assert (done.failed, done.pending, done.exit_code) == (0, 0, 0), done.lines()
+    assert auth.tokens_fetched == 1  # one token, found by the server's smart-configuration
+    [crea] = _by_identifier(base, "Observation", RESULT_SYSTEM, CREA_W2)
+    assert crea["valueQuantity"]["value"] == 0.54
+    assert len(_by_identifier(base, "Patient", SUBJECT_SYSTEM, "FSGS-01")) == 1
+
+
+def test_push_with_a_key_the_server_does_not_know_keeps_everything_queued(
+        tmp_path: Path, smart_sekmet: tuple[str, Path]) -> None:
+    base, _registered = smart_sekmet
+    other = tmp_path / "keys" / "other.pem"
+    create_key(other, "RS384")  # another key of the same kind: only its signature differs
+    pipeline: Any = Pipeline.from_settings(
+        Settings(database_url=f"sqlite:///{tmp_path / 'adapter.db'}"))
+    pipeline.ingest_paths(PARTICIPANT_FILES[:1])
+    queued = len(pipeline.outbox.outbox_rows(states=("pending",)))
+    auth = push_auth(Settings(push_client_id=CLIENT_ID, ehr_key_file=other), base)
+    done = push(pipeline.outbox, pipeline.push_bundle, to_url=base, auth=auth,
+                policy=RetryPolicy(base=0.01, max_attempts=2), sleep=lambda _s: None)
+    assert done.exit_code != 0 and done.delivered == 0 and done.failed == 0
+    assert done.pending == queued > 0  # nothing lost: all of it waits for the next push
+    assert any("invalid_client" in e for e in done.errors), done.errors
+    assert _count(base, "Observation") == 0
