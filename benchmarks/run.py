@@ -245,6 +245,22 @@ def pull(size: Size) -> list[Figure]:
     ]
 
 
+def ehr_pull(size: Size) -> list[Figure]:
+    """``pull`` from a local Bulk Data file server against ``ingest`` of the same NDJSON files
+    from disk, each in a child process of its own (its peak RSS its own)."""
+    r = _module("ehr_pull").run(size.pull_observations)
+    n = r["observations"]
+    rate, base = r["pull_observations_per_second"], r["ingest_observations_per_second"]
+    return [
+        Figure("ehr_pull.rate", f"pull from a local Bulk server, {n:,} Observations", rate,
+               "Obs/s", base, "ingest of the same NDJSON files from disk", ">= 0.8x ingest",
+               rate >= 0.8 * base, r),
+        Figure("ehr_pull.peak_rss", "peak RSS of the pull", r["pull_peak_rss_mb"], "MB",
+               r["ingest_peak_rss_mb"], "peak RSS of the ingest", "<= 1.25x (flat)",
+               r["pull_peak_rss_mb"] <= 1.25 * r["ingest_peak_rss_mb"]),
+    ]
+
+
 def dashboard(size: Size) -> list[Figure]:
     """Every dashboard page on a store of many participants, against ``participants --format
     csv`` on the same store."""
@@ -288,6 +304,7 @@ BENCHMARKS: dict[str, Callable[[Size], list[Figure]]] = {
     "bulk_ndjson": bulk_ndjson,
     "lab_feed": lab_feed,
     "pull": pull,
+    "ehr_pull": ehr_pull,
     "dashboard": dashboard,
     "sdtm": sdtm,
 }

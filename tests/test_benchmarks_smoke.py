@@ -24,6 +24,7 @@ EXPECTED = {
                     "bulk_ndjson.rss_flat"},
     "lab_feed": {"lab_feed.rate"},
     "pull": {"pull.nothing_new", "pull.after_change", "pull.read", "pull.search_subject"},
+    "ehr_pull": {"ehr_pull.rate", "ehr_pull.peak_rss"},
     "dashboard": {"dashboard.slowest_page", "dashboard.first_page", "dashboard.prepare"},
     "sdtm": {"sdtm.seconds", "sdtm.rss_flat"},
 }
@@ -96,6 +97,9 @@ def test_the_measured_work_was_really_done(smoke: Any) -> None:
         assert point["results"] > 0
     validation = figures["validation.full"]["details"]
     assert validation["problems"] == 0  # the benchmark Bundle is valid: all rules were run
+    pulled = figures["ehr_pull.rate"]["details"]
+    assert pulled["pull_kept"] == pulled["ingest_kept"] == pulled["observations"]
+    assert pulled["errors"] == 0
     sdtm = figures["sdtm.seconds"]["details"]
     assert sdtm["kept"] == sdtm["observations"]
     assert sdtm["records"]["DM"] == sdtm["participants"] and sdtm["records"]["LB"] > 0

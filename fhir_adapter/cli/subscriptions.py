@@ -16,7 +16,7 @@ from fhir_adapter.pipeline.subscriptions import Subscriptions
 from fhir_adapter.settings import Settings
 from fhir_adapter.store.subscriptions import EhrSubscription
 
-__all__ = ["subscribe", "subscriptions"]
+__all__ = ["subscribe", "subscriptions", "unsubscribe"]
 
 
 @app.command()
@@ -84,6 +84,18 @@ def subscriptions(
     for line in table:
         out.print("  ".join(c.ljust(w) for c, w in zip(line[:-1], widths, strict=True))
                   + "  " + line[-1], markup=False, soft_wrap=True)
+
+
+@app.command()
+def unsubscribe(
+    local_id: Annotated[str, typer.Argument(metavar="ID", help="The subscription's id (or its "
+                                            "first characters, as subscriptions shows)")],
+) -> None:
+    """End a subscription: deleted on the EHR, its notifications refused from now on."""
+    settings = Settings()
+    ended = Subscriptions.from_settings(open_pipeline(settings), settings).end(local_id)
+    out.print(f"subscription {ended.id} ended (Subscription/{ended.remote_id} of "
+              f"{ended.base_url})", markup=False, soft_wrap=True)
 
 
 def _as_json(r: EhrSubscription) -> dict[str, object]:

@@ -53,10 +53,10 @@ if TYPE_CHECKING:
 
 __all__ = ["CATCH_UP_MARGIN", "Received", "Subscriptions", "normal_instant"]
 
-#: A catch-up searches from this long before the last instant caught up: the EHR's clock and
-#: the moment a resource gets its ``meta.lastUpdated`` need not agree to the second. What is
-#: found twice is unchanged and stores nothing.
-CATCH_UP_MARGIN = timedelta(seconds=60)
+#: A catch-up searches from this long before the last instant caught up (instants of the EHR's
+#: own clock): writes of the EHR that commit in another order than their ``meta.lastUpdated``
+#: are still found. What is found twice is unchanged and stores nothing.
+CATCH_UP_MARGIN = timedelta(seconds=10)
 #: Resource types whose ``subject`` (or ``patient``) is fetched first when the adapter does not
 #: hold it: a participant enrolled by the roster has no Patient here until one arrives.
 _SUBJECT_TYPES = ("Observation", "MedicationAdministration", "Specimen")
@@ -298,7 +298,10 @@ class Subscriptions:
         found = []
         for event in new:
             if event.focus:
-                resource = rest.read(event.focus)
+                # read at the subscription's own EHR, whatever host the reference names: the
+                # access token goes to no other server
+                rtype, rid = split_reference(event.focus)
+                resource = rest.read(f"{rtype}/{rid}")
                 if resource is not None:
                     found.append(resource)
         return found
@@ -459,6 +462,28 @@ class Subscriptions:
             if now - last > timedelta(seconds=grace * row.heartbeat_seconds):
                 late.append(row)
         return late
+
+    def end(self, local_id: str) -> EhrSubscription:
+        """End a subscription: deleted on the EHR (else its status set to ``off`` there),
+        ``off`` here; its notifications are refused from now on (404)."""
+        with self.pipeline.store.read() as unit:
+            matches = [r for r in unit.subscriptions() if r.id.startswith(local_id)]
+        if len(matches) != 1:
+            raise NotFound(f"no subscription {local_id!r} is held here" if not matches else
+                           f"{local_id!r} names {len(matches)} subscriptions: give more of it")
+        row = matches[0]
+        with self.pipeline.store.transaction() as unit:
+            unit.set_subscription(row.id, status="off")
+        if row.remote_id:
+            rest = self.rest_for(row.base_url)
+            if rest.delete(f"Subscription/{row.remote_id}") >= 400:
+                found = rest.read(f"Subscription/{row.remote_id}")
+                if found is not None:
+                    rest.update({**found, "status": "off"})
+        with self.pipeline.store.read() as unit:
+            ended = unit.subscription(row.id)
+        assert ended is not None
+        return ended
 
     def note_error(self, local_id: str, text: str) -> None:
         with self.pipeline.store.transaction() as unit:

@@ -14,10 +14,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ from fhir_adapter.store.subscriptions import EhrSubscription
 from tests.api.api_harness import free_port, serve_in_thread
 from tests.test_golden import KEY, normalise_bundle
 
-from .conftest import CLIENT_ID, SAMPLES, Ehr
+from .conftest import CLIENT_ID, SAMPLES, SEED_TOKEN, Ehr
 
 backport = pytest.importorskip("sekmet.subscriptions.backport")
 
@@ -129,9 +131,9 @@ def _row(pipeline: Pipeline, local_id: str) -> EhrSubscription:
     return row
 
 
-def _remote(ehr: Ehr, remote_id: str | None) -> dict[str, Any]:
-    found: dict[str, Any] = ehr.app.state.ctx.store.read("Subscription", str(remote_id))
-    return found
+def _remote(ehr: Ehr, remote_id: str | None) -> Any:
+    """sekmet's Subscription as it holds it (None once deleted)."""
+    return ehr.app.state.ctx.store.read("Subscription", str(remote_id))
 
 
 def _last_notification(ehr: Ehr, kind: str) -> bytes:
@@ -163,7 +165,8 @@ def test_topic_subscription_brings_a_new_observation_once(
         row, kind = receiver.subscribe(ehr.base, settings.public_url, content=content)
         assert kind == "topic" and row.criteria == TOPIC  # the EHR's topic on Observation
         _until(lambda: _row(pipeline, row.id).status == "active", 10, "the handshake")
-        assert _remote(ehr, row.remote_id)["status"] == "active"
+        _until(lambda: _remote(ehr, row.remote_id)["status"] == "active", 10,
+               "sekmet making it active after the handshake")
         ehr.post("Observation", new)
         _until(lambda: _results(pipeline) == expected, 5, "the new Observation in the results")
         done = _row(pipeline, row.id)
@@ -192,6 +195,17 @@ def test_topic_subscription_brings_a_new_observation_once(
         assert _stored_rows(pipeline) == before
         assert _results(pipeline) == expected
 
+        # ended: deleted on the EHR, its notifications refused even with the secret
+        ended = receiver.end(row.id[:12])
+        assert ended.status == "off"
+        gone = httpx.get(f"{ehr.base}/Subscription/{row.remote_id}", timeout=30,
+                         headers={"Authorization": f"Bearer {SEED_TOKEN}"})
+        assert gone.status_code == 410  # deleted on the EHR
+        late = httpx.post(endpoint, content=body, timeout=30, headers={
+            "Authorization": f"Bearer {secret}", "Content-Type": "application/fhir+json"})
+        assert late.status_code == 404, late.text
+        assert _stored_rows(pipeline) == before
+
 
 def test_notifications_missed_while_serve_was_down_are_caught_up(
         tmp_path: Path, ehr: Ehr) -> None:
@@ -214,9 +228,8 @@ def test_notifications_missed_while_serve_was_down_are_caught_up(
     assert _results(pipeline) != three
     with _serving(settings, pipeline, port):
         # the start-up check: $status counts 3 events, 0 processed -> caught up, asked back
-        _until(lambda: _results(pipeline) == three, 15, "the catch-up")
-        caught = _row(pipeline, row.id)
-        assert caught.catch_ups >= 1 and caught.events_processed == 3
+        _until(lambda: _row(pipeline, row.id).events_processed == 3, 15, "the catch-up")
+        assert _results(pipeline) == three and _row(pipeline, row.id).catch_ups >= 1
         _until(lambda: _remote(ehr, row.remote_id)["status"] == "active", 15,
                "the subscription asked back to active")
         _until(lambda: _row(pipeline, row.id).status == "active", 10, "the new handshake")
@@ -234,3 +247,110 @@ def test_notifications_missed_while_serve_was_down_are_caught_up(
         row.id, row.remote_id, "topic", "active")
     assert shown["events_processed"] == 4 and shown["catch_ups"] >= 1
     assert "secret" not in listed.stdout.lower() and "sha256" not in listed.stdout
+
+
+def test_a_heartbeat_missed_is_seen_and_caught_up(tmp_path: Path, ehr: Ehr) -> None:
+    """sekmet stops its heartbeats when it holds the subscription in error (its own state,
+    set through its API): two periods without one, serve asks $status, catches up, and asks
+    the subscription back."""
+    port = free_port()
+    settings = _settings(tmp_path, ehr, port)
+    pipeline = _pulled(tmp_path, ehr, settings)
+    _observation_topic(ehr)
+    new = _new_observation(1)
+    expected = _expected(tmp_path, [new])
+    with _serving(settings, pipeline, port) as receiver:
+        row, _ = receiver.subscribe(ehr.base, settings.public_url, content="id-only",
+                                    heartbeat=1)
+        _until(lambda: _row(pipeline, row.id).status == "active", 10, "the handshake")
+        _until(lambda: _row(pipeline, row.id).notifications >= 2, 10, "a heartbeat")
+        remote = _remote(ehr, row.remote_id)
+        ehr.post(f"Subscription/{row.remote_id}", {**remote, "status": "error"}, method="PUT")
+        ehr.post("Observation", new)  # not notified: sekmet holds the subscription in error
+        _until(lambda: _results(pipeline) == expected, 10, "the catch-up after the heartbeats")
+        _until(lambda: _row(pipeline, row.id).catch_ups >= 1, 5, "the catch-up counted")
+        _until(lambda: _remote(ehr, row.remote_id)["status"] == "active", 10,
+               "the subscription asked back to active")
+
+
+@contextmanager
+def _dropping_proxy(target: str, drop: int) -> Iterator[str]:
+    """A stand-in for the one fault sekmet cannot make: a notification lost on the way while
+    the subscription stays active. It forwards every request to ``target`` except the
+    ``drop``-th event-notification, which it answers 200 without forwarding."""
+    seen = {"events": 0}
+
+    class Forward(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server spelling
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if b'"event-notification"' in body:
+                seen["events"] += 1
+                if seen["events"] == drop:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+            answer = httpx.post(target + self.path, content=body, timeout=60, headers={
+                k: v for k, v in self.headers.items()
+                if k.lower() in ("authorization", "content-type")})
+            self.send_response(answer.status_code)
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_event_number_gap_is_caught_up(tmp_path: Path, ehr: Ehr) -> None:
+    port = free_port()
+    settings = _settings(tmp_path, ehr, port)
+    pipeline = _pulled(tmp_path, ehr, settings)
+    _observation_topic(ehr)
+    news = [_new_observation(n, 0.6 + n / 100) for n in (1, 2, 3)]
+    with _serving(settings, pipeline, port) as receiver, \
+            _dropping_proxy(settings.public_url, drop=2) as proxy:
+        row, _ = receiver.subscribe(ehr.base, proxy, content="full-resource")
+        _until(lambda: _row(pipeline, row.id).status == "active", 10, "the handshake")
+        ehr.post("Observation", news[0])
+        one = _expected(tmp_path, news[:1])
+        _until(lambda: _results(pipeline) == one, 5, "event 1")
+        ehr.post("Observation", news[1])  # event 2: lost on the way
+        time.sleep(1)
+        assert _results(pipeline) == one and _row(pipeline, row.id).events_processed == 1
+        ehr.post("Observation", news[2])  # event 3: the gap is seen, 2 caught up
+        expected = _expected(tmp_path, news)
+        _until(lambda: _row(pipeline, row.id).events_processed == 3, 5, "event 3 answered")
+        assert _results(pipeline) == expected
+        assert _row(pipeline, row.id).catch_ups == 1
+
+
+@pytest.mark.parametrize("content", ["full-resource", "empty"])
+def test_a_classic_subscription_when_the_ehr_has_no_observation_topic(
+        tmp_path: Path, ehr: Ehr, content: str) -> None:
+    port = free_port()
+    settings = _settings(tmp_path, ehr, port)
+    pipeline = _pulled(tmp_path, ehr, settings)
+    new = _new_observation(1)
+    expected = _expected(tmp_path, [new])
+    with _serving(settings, pipeline, port) as receiver:
+        row, kind = receiver.subscribe(ehr.base, settings.public_url, content=content)
+        assert kind == "classic" and row.criteria == "Observation?"
+        _until(lambda: _remote(ehr, row.remote_id)["status"] == "active", 10, "activation")
+        ehr.post("Observation", new)
+        # an empty notification is followed by a search of what changed since the subscription
+        # was made (less the margin): the participant's Observations seeded just before come
+        # again, unchanged
+        _until(lambda: _results(pipeline) == expected, 5 if content != "empty" else 30,
+               "the new Observation in the results")
+        done = _row(pipeline, row.id)
+        assert done.notifications == 1 and done.status == "active"
+        assert done.catch_ups == (1 if content == "empty" else 0)
