@@ -45,6 +45,7 @@ class BundleEntry:
     request_method: str | None = None
     request_url: str | None = None
     if_none_exist: str | None = None
+    if_match: str | None = None  # request.ifMatch: the ETag an update applies to
 
 
 @dataclass(slots=True)
@@ -131,6 +132,7 @@ def bundle_entries(bundle: dict[str, Any], *, file: str | None = None) -> Iterat
             request_method=_text(request.get("method")),
             request_url=_text(request.get("url")),
             if_none_exist=_text(request.get("ifNoneExist")),
+            if_match=_text(request.get("ifMatch")),
         )
 
 

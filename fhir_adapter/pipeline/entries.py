@@ -31,8 +31,10 @@ def bundle_requests(entries: Iterable[BundleEntry]) -> Iterator[Request]:
         if not rtype and e.request_url:
             rtype = e.request_url.split("?")[0].split("/")[0]
         method = (e.request_method or "POST").upper()
+        # Bundle.entry.request.ifMatch (R4 bundle.html, "Transaction Processing Rules"): the
+        # update applies to the version named, as an If-Match header does on a PUT
         yield Request(e.index, method, rtype, resource, e.full_url, e.request_url,
-                      e.if_none_exist)
+                      e.if_none_exist, if_match=e.if_match if method == "PUT" else None)
 
 
 def checked_line_requests(lines: Iterable[tuple[int, bytes, bool]], path: Path,

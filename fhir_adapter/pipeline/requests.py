@@ -188,9 +188,10 @@ def _check_version(request: Request, file: str | None) -> None:
     if current is not None and wanted in (f'W/"{current.version}"', f'"{current.version}"'):
         return
     held = f'version {current.version}' if current is not None else "no stored version"
+    element = "If-Match" if request.by_id else f"Bundle.entry[{request.index}].request.ifMatch"
     raise PreconditionFailed(
         f"If-Match {wanted} does not match {request.resource_type}/{request.id} ({held})",
-        where=request.where(file, "If-Match"))
+        where=request.where(file, element))
 
 
 def check_overlaps(requests: list[Request], file: str | None) -> None:

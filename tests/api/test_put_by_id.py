@@ -104,3 +104,38 @@ def test_if_match_updates_the_named_version_only(live: Live) -> None:
                              headers={**JSON, "If-Match": 'W/"1"'})
         assert missing.status_code == 412 and _stored(live, "obs-none") is None
 
+
+
+def _put_entry(rid: str, subject: str, value: float, if_match: str) -> dict[str, Any]:
+    return {"resource": _lab(rid, subject, value),
+            "request": {"method": "PUT", "url": f"Observation/{rid}", "ifMatch": if_match}}
+
+
+@pytest.mark.parametrize("kind", ["transaction", "batch"])
+def test_if_match_of_a_bundle_entry_updates_the_named_version_only(live: Live,
+                                                                  kind: str) -> None:
+    pid = _enrolled_patient(live)
+    with live.client(live.ehr) as client:
+        for value in (0.8, 0.81):  # versions 1 and 2
+            client.put("/Observation/obs-e", json=_lab("obs-e", pid, value), headers=JSON)
+        assert _stored(live, "obs-e").version == 2
+        stale = client.post("", headers=JSON, json={
+            "resourceType": "Bundle", "type": kind,
+            "entry": [_put_entry("obs-e", pid, 0.9, 'W/"1"')]})
+        fresh = client.post("", headers=JSON, json={
+            "resourceType": "Bundle", "type": kind,
+            "entry": [_put_entry("obs-e", pid, 0.95, 'W/"2"')]})
+    if kind == "transaction":  # all or nothing: the transaction is the entry's answer
+        assert stale.status_code == 412, stale.text
+        issue = stale.json()["issue"][0]
+    else:  # a batch answers each entry alone
+        assert stale.status_code == 200, stale.text
+        [entry] = stale.json()["entry"]
+        assert entry["response"]["status"].startswith("412"), entry
+        issue = entry["response"]["outcome"]["issue"][0]
+    assert issue["expression"] == ["Bundle.entry[0].request.ifMatch"], issue
+    assert fresh.status_code == 200, fresh.text
+    [answered] = fresh.json()["entry"]
+    assert answered["response"]["etag"] == 'W/"3"', answered
+    stored = _stored(live, "obs-e")
+    assert stored.version == 3 and stored.current["valueQuantity"]["value"] == 0.95
