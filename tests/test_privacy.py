@@ -143,7 +143,31 @@ def marked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Live, Pat
         summary = live.pipeline.ingest_paths(paths)
         assert [e.line() for e in summary.errors] == []
         assert summary.by_type["Observation"].kept >= 800
+        _refused_writes(live, paths[0], mark)
         yield live, folder
+
+
+def _refused_writes(live: Live, first: Path, mark: Marker) -> None:
+    """Writes the adapter refuses, their free text marked: what the audit and the queries
+    keep of them (a participant's refused value, a refused call) must carry none of it."""
+    bundle = json.loads(first.read_text(encoding="utf-8"))
+    mrn = next(e["resource"]["identifier"][0] for e in bundle["entry"]
+               if e["resource"]["resourceType"] == "Patient")
+    value = next(e["resource"] for e in bundle["entry"]
+                 if e["resource"]["resourceType"] == "Observation")
+    value = {**value, "identifier": [{"system": LOCAL_CODES, "value": mark()}],
+             "subject": {"reference": f"Patient?identifier={mrn['system']}|{mrn['value']}"},
+             "valueQuantity": {"value": 1, "unit": mark(" Jafari")}}  # no UCUM code: refused
+    headers = {"Authorization": f"Bearer {live.ehr}", "Content-Type": "application/fhir+json"}
+    answer = httpx.post(f"{live.base}/Observation", json=value, headers=headers, timeout=60)
+    assert answer.status_code == 422, answer.text[:300]
+    assert MARK in answer.text  # the sender is told what it sent
+    call = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:0c0e0000-0000-4000-8000-000000000001",
+         "resource": {**value, "subject": {"reference": f"Patient?identifier={mark()}|{mark()}"}},
+         "request": {"method": "POST", "url": "Observation"}}]}
+    answer = httpx.post(live.base, json=call, headers=headers, timeout=60)
+    assert answer.status_code >= 400, answer.text[:300]
 
 
 def _leaks(text: str) -> list[str]:

@@ -15,9 +15,6 @@ __all__ = ["LOCAL", "authenticate", "check_bind", "is_loopback", "require"]
 #: The caller when no token is configured and the call comes from this machine.
 LOCAL = Principal("local", (Scope("*", frozenset("cruds")),))
 
-_ACTION_WORDS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
-
-
 def check_bind(host: str, tokens: TokenFile) -> None:
     """Refuse to serve on an address other than loopback when no token is configured."""
     if not is_loopback(host) and not tokens.configured():
@@ -56,10 +53,5 @@ def require(
     """403 unless the principal's scopes allow every (resource type, action) pair."""
     for resource_type, action in needs:
         if not principal.allows(resource_type, action):
-            word = _ACTION_WORDS.get(action, action)
-            text = (
-                f"token {principal.name!r} (scopes: {principal.scope_text() or 'none'}) may not "
-                f"{word} {resource_type}: that needs system/{resource_type}.{action} "
-                f"or system/*.{action}"
-            )
+            text = principal.refusal(resource_type, action)
             raise Forbidden(text, issues=[Issue("error", "forbidden", expression, text)])

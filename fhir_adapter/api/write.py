@@ -113,6 +113,7 @@ async def _process_bundle(request: Request, allowed: tuple[str, ...]) -> Respons
             sender=principal.name,
             source=f"{request.method} {request.url.path}",
             prefer=prefer_return(request),
+            principal=principal,
         )
     except AdapterError as exc:
         raise in_bundle(exc) from None
@@ -155,6 +156,7 @@ async def _single(
         conditional=conditional,
         prefer=prefer,
         if_match=request.headers.get("if-match") if method == "PUT" else None,
+        principal=principal,
     )
     wake_delivery(request)
     return write_response(

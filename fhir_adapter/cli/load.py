@@ -17,6 +17,7 @@ from fhir_adapter.cli.tables import (
     summary_table,
 )
 from fhir_adapter.errors import UnusableInput, Where
+from fhir_adapter.mapping import check_subject_code
 from fhir_adapter.paths import sample_bundles_dir
 from fhir_adapter.pipeline import LoadSummary, Pipeline
 from fhir_adapter.settings import Settings
@@ -102,6 +103,8 @@ def read_roster(path: Path) -> list[tuple[str, str, str]]:
         if not all(cells):
             raise UnusableInput("system, value and subject are all needed",
                                 where=Where(str(path), line=number))
+        check_subject_code(cells[2], [(cells[0], cells[1])],
+                           where=Where(str(path), line=number, element="subject"))
         rows.append((cells[0], cells[1], cells[2]))
     return rows
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from fhir_adapter.errors import InvalidResource, Issue, Where
 from fhir_adapter.fhir.references import parse_conditional
 from fhir_adapter.mapping.facts import SubjectFacts
 from fhir_adapter.trial.definitions import StudyDefinition
 
-__all__ = ["is_study_reference", "is_this_study", "read_subject"]
+__all__ = ["check_subject_code", "is_study_reference", "is_this_study", "patient_identifiers",
+           "read_subject"]
 
 
 def read_subject(resource: dict[str, Any], study: StudyDefinition) -> SubjectFacts:
@@ -36,6 +39,36 @@ def read_subject(resource: dict[str, Any], study: StudyDefinition) -> SubjectFac
         ),
         study_reference=reference.get("reference"),
     )
+
+
+def patient_identifiers(resource: dict[str, Any]) -> tuple[tuple[str | None, str], ...]:
+    """(system or None, value) of each identifier of a Patient that has a value."""
+    return tuple(
+        (i.get("system") or None, i["value"])
+        for i in resource.get("identifier") or []
+        if isinstance(i, dict) and isinstance(i.get("value"), str) and i["value"]
+    )
+
+
+def check_subject_code(code: str, identifiers: Iterable[tuple[str | None, str]], *,
+                       where: Where) -> None:
+    """Refuse (422) a subject code that is one of the Patient's own identifier values, an MRN
+    used as the subject code: compared without case and surrounding blanks.
+
+    The subject code is the one name of a participant that leaves the hospital: every result,
+    export, push, dataset and SDTM row carries it (RESULTS.md: nothing that identifies a person
+    at the hospital leaves). Refused rather than warned about, because a warning comes after
+    the code was published, and a published code cannot be called back from the research
+    servers that pulled it; the sender can always give a code of the trial instead."""
+    wanted = code.strip().casefold()
+    for system, value in identifiers:
+        if value.strip().casefold() == wanted:
+            named = f"{system}|{value}" if system else value
+            text = (f"subject code {code!r} is the Patient's own identifier {named}: the subject "
+                    "code is published with every result, so it must not be an MRN or another "
+                    "identifier of the patient; give the participant a code of the trial")
+            raise InvalidResource(text, where=where,
+                                  issues=[Issue("error", "business-rule", where.element, text)])
 
 
 def is_this_study(resource: dict[str, Any], study: StudyDefinition) -> bool:

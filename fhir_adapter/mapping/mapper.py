@@ -8,7 +8,7 @@ from typing import Any
 
 from fhir_adapter.errors import InvalidResource, Where
 from fhir_adapter.fhir.primitives import parse_datetime, to_decimal
-from fhir_adapter.mapping.enrollment import is_this_study, read_subject
+from fhir_adapter.mapping.enrollment import is_this_study, patient_identifiers, read_subject
 from fhir_adapter.mapping.facts import PatientFacts, SubjectFacts, Unmapped
 from fhir_adapter.mapping.times import at_midnight, place
 from fhir_adapter.terminology import SiteCodeMaps, Terminology, codings, convert, quantity_unit
@@ -139,11 +139,7 @@ class Mapper:
     # -- Patient, Specimen -------------------------------------------------------------------
 
     def patient(self, resource: dict[str, Any]) -> PatientFacts:
-        identifiers = tuple(
-            (i.get("system") or None, i["value"])
-            for i in resource.get("identifier") or []
-            if isinstance(i, dict) and isinstance(i.get("value"), str) and i["value"]
-        )
+        identifiers = patient_identifiers(resource)
         text = resource.get("birthDate")
         birth_date = None
         if isinstance(text, str):

@@ -31,6 +31,7 @@ from fhir_adapter.pipeline import audit
 from fhir_adapter.pipeline.bulk import ingest_lines
 from fhir_adapter.pipeline.outcomes import EntryOutcome, LoadSummary
 from fhir_adapter.pipeline.requests import Request, plan, processing_order, targets_of
+from fhir_adapter.pipeline.writer import peers_of
 
 if TYPE_CHECKING:
     from fhir_adapter.mapping import Mapper
@@ -149,12 +150,13 @@ def _enrollment(pipeline: Pipeline, files: list[ExportFile], sender: str,
         for request in requests:
             plan(unit, request, sender=sender, file=file_of[id(request)])
     shared: tuple[dict[str, str], dict[str, str]] = (targets_of(requests)[0], {})
+    peers = peers_of(requests)
     done: list[EntryOutcome] = []
     for request in processing_order(requests):
         name = file_of[id(request)]
         try:
             entry = pipeline.writer.transaction([request], sender, name, shared,
-                                                 deferred=True)[0]
+                                                 deferred=True, peers=peers)[0]
             shared[0].update(targets_of([request])[0])
         except AdapterError as exc:
             exc.where = Where(name, None, exc.where.element, line=request.index or None)

@@ -9,7 +9,7 @@ from typing import Any
 
 from fhir_adapter.errors import AdapterError, NotFhir, UnusableInput, Where
 from fhir_adapter.fhir import InputFile, bundle_entries, is_ndjson_file, ndjson_lines, read_path
-from fhir_adapter.mapping import Mapper
+from fhir_adapter.mapping import Mapper, check_subject_code
 from fhir_adapter.pipeline import audit, parallel, refusals
 from fhir_adapter.pipeline.bulk import ingest_lines
 from fhir_adapter.pipeline.entries import (
@@ -36,6 +36,7 @@ from fhir_adapter.sdtm import ExportReport
 from fhir_adapter.settings import Settings
 from fhir_adapter.store import Store
 from fhir_adapter.store.outbox import OutboxStore
+from fhir_adapter.store.tokens import Principal
 from fhir_adapter.trial.definitions import StudyDefinition
 from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantRecord
 from fhir_adapter.validation import Validator
@@ -127,9 +128,11 @@ class Pipeline:
                     progress(path)
 
     def process_bundle(self, bundle: dict[str, Any], *, sender: str, source: str = "request",
-                       prefer: str = "representation") -> BundleOutcome:
+                       prefer: str = "representation",
+                       principal: Principal | None = None) -> BundleOutcome:
         """A transaction (all or nothing: raises the first failing entry's error), or a batch
-        or collection (each entry alone). Entries are answered in request order."""
+        or collection (each entry alone). Entries are answered in request order.
+        ``principal``: the token writing (each create needs its ``c``, each update its ``u``)."""
         kind = bundle.get("type")
         action = str(kind or "bundle")
         requests: list[Request] = []
@@ -141,9 +144,10 @@ class Pipeline:
                                     where=Where(source, None, "Bundle.type"))
             if kind == "transaction":
                 refuse_unsupported(bundle, source)
-                entries = self.writer.transaction(requests, sender, source, action=action)
+                entries = self.writer.transaction(requests, sender, source, action=action,
+                                                  principal=principal)
             else:
-                entries = self.writer.each(requests, sender, source)
+                entries = self.writer.each(requests, sender, source, principal=principal)
                 failed: dict[int, AdapterError | None] = {
                     e.index: e.error for e in entries if e.error is not None}
                 audit.record(self.store, sender, action, entries,
@@ -159,7 +163,8 @@ class Pipeline:
     def process_resource(self, resource: dict[str, Any], *, sender: str, method: str = "POST",
                          id: str | None = None, conditional: str | None = None,
                          prefer: str = "representation",
-                         if_match: str | None = None) -> EntryOutcome:
+                         if_match: str | None = None,
+                         principal: Principal | None = None) -> EntryOutcome:
         """One resource: POST, PUT by id (kept under that id), or conditional PUT
         ``identifier=s|v``; ``if_match``: the version it updates (412 otherwise). Raises on
         error."""
@@ -169,7 +174,8 @@ class Pipeline:
                           by_id=method.upper() == "PUT" and bool(id) and not conditional)
         action = "update" if request.method == "PUT" else "create"
         try:
-            entry = self.writer.transaction([request], sender, None, action=action)[0]
+            entry = self.writer.transaction([request], sender, None, action=action,
+                                            principal=principal)[0]
         except AdapterError as exc:
             audit.record_failure(self.store, sender, action, exc,
                                  refused=self._refusals([request], {0: exc}, sender))
@@ -179,7 +185,9 @@ class Pipeline:
         return entry
 
     def enroll(self, system: str, value: str, subject: str) -> None:
-        """Enroll the Patient with identifier ``system|value`` as ``subject`` (before it comes)."""
+        """Enroll the Patient with identifier ``system|value`` as ``subject`` (before it comes);
+        a subject code that is this identifier's value is refused (``check_subject_code``)."""
+        check_subject_code(subject, [(system or None, value)], where=Where(element="subject"))
         with self.store.transaction() as unit:
             unit.enroll(system, value, subject, status="on-study")
             self.publication.recomputer.ensure_key(unit)  # a participant is published under it

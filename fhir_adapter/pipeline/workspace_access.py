@@ -14,7 +14,7 @@ from fhir_adapter.pipeline.refusals import REFUSED
 from fhir_adapter.results import Pseudonymiser
 from fhir_adapter.results.vocab import decimal_text
 from fhir_adapter.workspace import AuditEntry, QueryRules, Snapshot, build_snapshot
-from fhir_adapter.workspace.snapshot import Refusal, without_identifiers
+from fhir_adapter.workspace.snapshot import Refusal, without_sender_text
 
 __all__ = ["AUDIT_ROWS", "Workspace", "audit_entry", "workspace_of"]
 
@@ -151,10 +151,10 @@ def audit_entry(row: Any) -> AuditEntry:
                 at = None
             if at is not None and at.tzinfo is None:
                 at = None
-            reason = without_identifiers(str(found.get("reason") or ""))
+            reason = without_sender_text(str(found.get("reason") or ""))
             refusals.append(Refusal(str(found["subject"]), str(found.get("analyte") or ""), at,
                                     reason, row.who, row.at))
-    return AuditEntry(row.at, row.who, row.action, keys, without_identifiers(row.outcome),
+    return AuditEntry(row.at, row.who, row.action, keys, without_sender_text(row.outcome),
                       tuple(refusals))
 
 

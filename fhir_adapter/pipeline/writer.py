@@ -49,9 +49,10 @@ from fhir_adapter.pipeline.requests import (
 )
 from fhir_adapter.pipeline.validating import enrolled_patients
 from fhir_adapter.store import Store, Unit
+from fhir_adapter.store.tokens import Principal
 from fhir_adapter.validation import BASE_SD, BUNDLE_SOURCE, LOCAL_REFERENCE, Validator
 
-__all__ = ["AfterChange", "Shared", "Writer", "keys_of"]
+__all__ = ["AfterChange", "Shared", "Writer", "keys_of", "peers_of"]
 
 #: What follows a change, inside its transaction: the participants it touched, recomputed
 #: (``after_change``) or queued for the end of a bulk load (``after_queue``).
@@ -76,16 +77,22 @@ class Writer:
     # -- whole batches -----------------------------------------------------------------------
     def transaction(self, requests: list[Request], sender: str, file: str | None,
                     shared: Shared | None = None, *,
-                    action: str | None = None, deferred: bool = False) -> list[EntryOutcome]:
+                    action: str | None = None, deferred: bool = False,
+                    principal: Principal | None = None,
+                    peers: dict[str, dict[str, Any]] | None = None) -> list[EntryOutcome]:
         """All or nothing, in one database transaction (the first failing entry's error is
         raised); with ``action`` its audit row is written in it too; ``deferred``: the touched
-        participants are queued for recomputation, not recomputed (a bulk load)."""
+        participants are queued for recomputation, not recomputed (a bulk load);
+        ``principal``: the token writing, whose scopes each create and update needs;
+        ``peers``: the resources of the other entries written with these (``peers_of``)."""
         enrolled = self.enrolled(requests, sender)
         for request in requests:
             self.check(request, file, request.index in enrolled)
         answers: dict[int, EntryOutcome] = {}
         with self.store.transaction() as unit:
             ctx = self.identify(unit, requests, sender, file, shared)
+            ctx.principal = principal
+            ctx.peers = {**(peers or {}), **peers_of(requests)}
             for request in processing_order(requests):
                 answers[request.index] = self.handle(ctx, request)
             subjects = set().union(*(a.subjects for a in answers.values()))
@@ -96,7 +103,8 @@ class Writer:
                             200 if action == "transaction" else answers[requests[0].index].status)
         return [answers[r.index] for r in requests]
 
-    def each(self, requests: list[Request], sender: str, file: str | None) -> list[EntryOutcome]:
+    def each(self, requests: list[Request], sender: str, file: str | None, *,
+             principal: Principal | None = None) -> list[EntryOutcome]:
         """Each entry in its own transaction (a batch Bundle); fullUrls of the others still
         resolve. A refused entry is answered with its error; the others are kept."""
         shared: Shared = ({}, {})
@@ -106,10 +114,12 @@ class Writer:
                     if request.resource is not None:
                         plan(unit, request, sender=sender, file=file)
             shared = (targets_of(requests)[0], stable_targets(requests))
+        peers = peers_of(requests)
         answers: dict[int, EntryOutcome] = {}
         for request in processing_order(requests):
             try:
-                answers[request.index] = self.transaction([request], sender, file, shared)[0]
+                answers[request.index] = self.transaction([request], sender, file, shared,
+                                                          principal=principal, peers=peers)[0]
                 shared[0].update(targets_of([request])[0])  # the id it got, if a race moved it
             except AdapterError as exc:
                 exc.located(file=file, entry=request.index)
@@ -278,6 +288,11 @@ def _conditional(ctx: Context, query: ConditionalReference) -> str:
 def _refused(request: Request, exc: AdapterError) -> EntryOutcome:
     return EntryOutcome(request.index, request.resource_type, "error", exc.http_status,
                         error=exc, outcome=error_outcome(exc))
+
+
+def peers_of(requests: Iterable[Request]) -> dict[str, dict[str, Any]]:
+    """``Type/adapter id`` -> resource of each planned request (what ``Context.peers`` holds)."""
+    return {r.key: r.resource for r in requests if r.id and isinstance(r.resource, dict)}
 
 
 def keys_of(requests: Iterable[Request], sender: str) -> list[str]:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from fhir_adapter.errors import AuthError, ConfigError, Issue, Where
 
-__all__ = ["UI", "Principal", "Scope", "TokenFile", "TokenInfo", "parse_duration", "parse_scope"]
+__all__ = ["ACTION_WORDS", "UI", "Principal", "Scope", "TokenFile", "TokenInfo", "parse_duration",
+           "parse_scope"]
 
 _SCOPE = re.compile(r"^system/(\*|[A-Z][A-Za-z]+)\.([cruds]+|read|write|\*)$")
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
@@ -75,6 +76,9 @@ def parse_scope(text: str) -> Scope:
     return Scope(resource_type, frozenset(letters))
 
 
+#: SMART v2 scope actions (SMART App Launch 2.2, scopes-and-launch-context.html).
+ACTION_WORDS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling: the token's name (the sender) and what it may do."""
@@ -88,6 +92,14 @@ class Principal:
 
     def scope_text(self) -> str:
         return " ".join(scope.spelling() for scope in self.scopes)
+
+    def refusal(self, resource_type: str, action: str, because: str = "") -> str:
+        """Why this principal may not do ``action`` on ``resource_type`` (the 403's text)."""
+        word = ACTION_WORDS.get(action, action)
+        why = f": {because};" if because else ":"
+        return (f"token {self.name!r} (scopes: {self.scope_text() or 'none'}) may not {word} "
+                f"{resource_type}{why} that needs system/{resource_type}.{action} or "
+                f"system/*.{action}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantRecord
 from fhir_adapter.trial.visits import VisitAssignment, assign_visits, study_date
 
 __all__ = ["AuditEntry", "ParticipantView", "Refusal", "Snapshot", "build_snapshot",
-           "plain_number", "without_identifiers"]
+           "plain_number", "without_sender_text"]
 
 T = TypeVar("T")
 #: ResearchSubject statuses after which no more data is expected.
@@ -31,12 +31,16 @@ STOPPED = frozenset({"withdrawn", "off-study"})
 
 
 _IDENTIFIER_VALUE = re.compile(r"(identifier=[^|\s]*\|)[^\s,;:)'\"]+")
+#: What a message of the adapter quotes of its input (``{value!r}``): the sender's text.
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
 
 
-def without_identifiers(text: str) -> str:
-    """A message of the adapter with the values of the identifiers it quotes (an MRN in a
-    conditional reference, an accession number) blanked: pages name no hospital identifier."""
-    return _IDENTIFIER_VALUE.sub(r"\1…", text)
+def without_sender_text(text: str) -> str:
+    """A message of the adapter as pages and queries show it: the values of the identifiers it
+    names (an MRN in a conditional reference, an accession number) and every string it quotes
+    from the input (a unit, a code text) blanked. Research tokens see the pages too, and what
+    a sender wrote can name the person; the sender itself got the whole message."""
+    return _QUOTED.sub("'…'", _IDENTIFIER_VALUE.sub(r"\1…", text))
 
 
 def plain_number(value: Decimal | None) -> str:

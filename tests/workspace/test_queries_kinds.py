@@ -106,7 +106,9 @@ def test_every_kind_of_query(loaded: Pipeline) -> None:
     assert not any(UNKNOWN_MRN in e.outcome for e in workspace.snapshot().audit)
     assert (refused.subject, refused.analyte, refused.visit, refused.source) == (
         "FSGS-04", "urine-protein-24h", "M7", "ehr-a")
-    assert "422" in refused.reason and "mmol/d" in refused.reason
+    # the problem and the analyte's code, not what the sender wrote (research tokens see it)
+    assert "422" in refused.reason and "'…'" in refused.reason and "2889-4" in refused.reason
+    assert "mmol/d" not in refused.reason
     assert [q.reason.split()[0] for q in by_kind["not-enrolled"]] == ["1"]
     assert by_kind["not-enrolled"][0].subject == ""  # no identity
     # safety signals come first
@@ -119,7 +121,7 @@ def test_every_kind_of_query(loaded: Pipeline) -> None:
         .cells["M7"].state == "missed"
     protein = {r.view.subject: r for r in grid(snapshot, "urine-protein-24h")}["FSGS-04"]
     assert protein.cells["M7"].state == "refused"
-    assert "mmol/d" in protein.cells["M7"].refused[0].reason
+    assert "2889-4" in protein.cells["M7"].refused[0].reason
     # all analytes: the refusal first, then the preliminary value, over the missed ones
     every = {r.view.subject: r for r in grid(snapshot)}["FSGS-04"].cells["M7"]
     assert every.state == "refused"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fhir_adapter.errors import ReferenceError_
+from fhir_adapter.errors import Forbidden, Issue, ReferenceError_
 from fhir_adapter.fhir import informational, rewrite_references
 from fhir_adapter.mapping import Mapper
 from fhir_adapter.pipeline.outcomes import EntryOutcome
@@ -20,6 +20,7 @@ from fhir_adapter.store import (
     identifier_key,
     sender_id_key,
 )
+from fhir_adapter.store.tokens import Principal
 from fhir_adapter.trial.definitions import StudyDefinition
 
 __all__ = [
@@ -49,6 +50,12 @@ class Context:
     #: a literal reference to a Patient this server does not hold is an error (Bundles and
     #: REST requests, FHIR transaction rules); NDJSON lines are each answered "not kept"
     dangling_is_error: bool = True
+    #: who writes, when a token does (None: the command line, which may do everything): a
+    #: write needs the scope of what it does, create or update, whatever its method
+    principal: Principal | None = None
+    #: ``Type/adapter id`` -> resource of every entry of the batch (a batch's or an export's
+    #: entries are written one at a time: what a ResearchSubject names may come later)
+    peers: dict[str, dict[str, Any]] = field(default_factory=dict)
     _local: set[str] | None = None  # the values of ``targets``, kept until they change
 
     def digest(self, request: Request) -> str:
@@ -96,6 +103,7 @@ def save(ctx: Context, request: Request, resolved: dict[str, Any], subject: str 
         sender=ctx.sender, content_hash=ctx.digest(request), new_id=request.id,
         status=request.resource.get("status"), at_id=request.by_id,
     )
+    _may(ctx, request, saved)
     request.id = saved.id
     if request.key != planned:
         ctx.retarget(planned, request.key)
@@ -107,6 +115,28 @@ def save(ctx: Context, request: Request, resolved: dict[str, Any], subject: str 
         subjects={subject} if subject and saved.changed else set(),
     )
     return entry, saved
+
+
+def _may(ctx: Context, request: Request, saved: SaveOutcome) -> None:
+    """403 when the write did what its token may not: a create needs ``c``, a new version of a
+    stored resource ``u`` (SMART App Launch 2.2, scopes-and-launch-context.html: the scope
+    names the interaction, and a POST whose identity names a stored resource is an update
+    here). Raised inside the write's transaction, so nothing of it stays."""
+    principal = ctx.principal
+    action = "c" if saved.created else "u" if saved.changed else None
+    kind = request.resource_type
+    if principal is None or action is None or principal.allows(kind, action):
+        return
+    if action == "u":
+        because = (f"this {request.method} names a stored {kind} (by its identifier, or its "
+                   "id from this sender) and changes it, which makes a new version")
+        element = f"{kind}.identifier"
+    else:
+        because = f"this {request.method} names no stored {kind}, so it creates one"
+        element = kind
+    text = principal.refusal(kind, action, because)
+    raise Forbidden(text, issues=[Issue("error", "forbidden", element, text)],
+                    where=request.where(ctx.file, element))
 
 
 def representation(resolved: dict[str, Any], rid: str, version: int,

@@ -6,6 +6,7 @@ from typing import Any
 
 from fhir_adapter.errors import ConflictError, ReferenceError_
 from fhir_adapter.fhir import informational
+from fhir_adapter.mapping import SubjectFacts, check_subject_code, patient_identifiers
 from fhir_adapter.pipeline.handlers.base import Context, not_kept, patient_key, save
 from fhir_adapter.pipeline.outcomes import EntryOutcome
 from fhir_adapter.pipeline.requests import Request
@@ -43,6 +44,8 @@ def research_subject(ctx: Context, request: Request, resolved: dict[str, Any]) -
     _one_participant(ctx, request, current, facts.subject_code, pid)
     subject = (current.subject if current else None) or facts.subject_code or \
         ctx.unit.next_subject_code(ctx.study.subject_prefix)
+    check_subject_code(subject, _identifiers(ctx, pid, facts),
+                       where=request.where(ctx.file, "ResearchSubject.identifier"))
     entry, saved = save(ctx, request, resolved, subject)
     ctx.unit.upsert_participant(subject, status=status, patient_id=pid,
                                 research_subject_id=saved.id)
@@ -51,6 +54,21 @@ def research_subject(ctx: Context, request: Request, resolved: dict[str, Any]) -
         ctx.unit.enroll(system or "", value, subject, status=status)
     entry.subjects.add(subject)
     return entry
+
+
+def _identifiers(ctx: Context, pid: str | None,
+                 facts: SubjectFacts) -> list[tuple[str | None, str]]:
+    """The identifiers of the Patient a ResearchSubject names: of its logical reference, of
+    the Patient entry written with it (in this batch or export), or of the stored Patient."""
+    found = [facts.individual_identifier] if facts.individual_identifier else []
+    if pid is not None:
+        resource = ctx.peers.get(f"Patient/{pid}")
+        if resource is None:
+            stored = ctx.unit.get("Patient", pid)
+            resource = stored.current if stored is not None else None
+        if resource is not None:
+            found += patient_identifiers(resource)
+    return found
 
 
 def _one_participant(ctx: Context, request: Request, current: ParticipantRow | None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fhir_adapter.mapping import check_subject_code
 from fhir_adapter.pipeline.handlers.base import Context, not_kept, save
 from fhir_adapter.pipeline.outcomes import EntryOutcome
 from fhir_adapter.pipeline.requests import Request
@@ -21,6 +22,8 @@ def patient(ctx: Context, request: Request, resolved: dict[str, Any]) -> EntryOu
         return not_kept(request, "patient not enrolled")
     if row.status in ctx.study.stopped_statuses:
         return not_kept(request, f"participant {row.status}")
+    check_subject_code(row.subject, facts.identifiers,
+                       where=request.where(ctx.file, "Patient.identifier"))
     entry, saved = save(ctx, request, resolved, row.subject)
     ctx.unit.upsert_participant(row.subject, status=row.status, patient_id=saved.id,
                                 sex=facts.sex, birth_date=facts.birth_date)
