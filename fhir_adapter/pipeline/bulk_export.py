@@ -22,7 +22,7 @@ import orjson
 
 from fhir_adapter.publication import Publication
 from fhir_adapter.publication.recompute import WITHDRAWN
-from fhir_adapter.results import ResultResource
+from fhir_adapter.publication.summary import as_resource
 from fhir_adapter.store import ResultRow, Unit
 from fhir_adapter.store.export_files import ExportFiles, FileEntry, JobWriter
 from fhir_adapter.store.exports import ExportJob, ExportJobs, result_subjects
@@ -183,7 +183,7 @@ class ExportRunner:
             return 0
         chosen = [p for s in batch if (p := people.get(s)) is not None]
         resources = builder.published_part(
-            [_resource(r) for r in rows], participants=[p.as_participant() for p in chosen],
+            [as_resource(r) for r in rows], participants=[p.as_participant() for p in chosen],
             sources=source_documents(unit, {r.subject for r in rows}),
             subject_status={p.subject: p.status for p in chosen})
         self._emit(writer, request, resources)
@@ -220,11 +220,6 @@ def _subjects(unit: Unit, since: datetime | None, people: dict[str, Any]) -> lis
     if since is None:
         return sorted(set(people) | set(result_subjects(unit)))
     return result_subjects(unit, since=since)
-
-
-def _resource(row: ResultRow) -> ResultResource:
-    return ResultResource(row.key, row.kind, row.subject, row.resource, row.status,
-                          row.last_updated)
 
 
 def _file_json(entry: FileEntry) -> dict[str, Any]:

@@ -163,6 +163,9 @@ def test_since_after_a_correction_gives_exactly_what_changed(live_on_each_databa
     assert {r["id"] for r in results} == amended
     [crea] = [r for r in results if r["identifier"][0]["value"] == CREA_W2]
     assert crea["valueQuantity"]["value"] == 0.47 and crea["status"] == "amended"
+    # amended once after its first version: version 2, as the result Bundle says it
+    [in_bundle] = [r for r in after if r["id"] == crea["id"]]
+    assert crea["meta"]["versionId"] == in_bundle["meta"]["versionId"] == "2"
     urls = {e["request"]["url"] for b in deleted["Bundle"] for e in b["entry"]}
     assert urls == {f"Observation/{i}" for i in withdrawn}
     assert all(b["type"] == "transaction" and b["entry"][0]["request"]["method"] == "DELETE"
