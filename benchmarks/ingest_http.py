@@ -48,6 +48,9 @@ __all__ = ["lab_transaction", "main", "run"]
 MRN = ("urn:oid:2.16.840.1.113883.3.9999.1", "BENCH-1")
 _LOINC = "http://loinc.org"
 _UCUM = "http://unitsofmeasure.org"
+#: values are 1 to 4.6 in the first unit of each code; these units need more to be plausible
+#: (mappings/analytes.toml): creatinine 50 to 230 umol/L, height 40 to 184 cm
+_SCALE = {"umol/L": 50, "cm": 40}
 
 
 def _lab_codes() -> list[tuple[str, str, str]]:
@@ -92,7 +95,8 @@ def lab_transaction(
                 "code": {"coding": [{"system": _LOINC, "code": code, "display": display}]},
                 "subject": {"reference": patient_url},
                 "effectiveDateTime": at.isoformat(),
-                "valueQuantity": {"value": round(1 + (n % 37) / 10, 2), "unit": unit,
+                "valueQuantity": {"value": round((1 + (n % 37) / 10) * _SCALE.get(unit, 1), 2),
+                                  "unit": unit,
                                   "system": _UCUM, "code": unit},
             },
             "request": {"method": "POST", "url": "Observation"},

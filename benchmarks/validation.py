@@ -45,6 +45,8 @@ _VALUES = {
     "cm": 128.5,
     "kg": 27.3,
 }
+#: where a unit's value above is not plausible for the analyte (urea in mg/dL is from 1)
+_BY_ANALYTE = {"urea": 28.0}
 
 
 def lab_bundle(n: int, catalogue: AnalyteCatalogue) -> dict[str, Any]:
@@ -82,7 +84,7 @@ def lab_bundle(n: int, catalogue: AnalyteCatalogue) -> dict[str, Any]:
             "effectiveDateTime": (start + timedelta(hours=7 * i)).isoformat(),
             "issued": (start + timedelta(hours=7 * i + 3)).isoformat(),
             "valueQuantity": {
-                "value": _VALUES.get(unit, 1.5) + i % 7 / 10,
+                "value": _BY_ANALYTE.get(analyte.key, _VALUES.get(unit, 1.5)) + i % 7 / 10,
                 "unit": unit,
                 "system": _UCUM,
                 "code": unit,

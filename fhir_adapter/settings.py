@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,9 @@ class Settings(BaseSettings):
     study_file: Path | None = None
     mappings_dir: Path | None = None
     sender: str = "cli"
+    #: a value outside its analyte's plausible range (mappings/analytes.toml): ``refuse`` it
+    #: at the door, or ``warn`` (kept with a warning, and listed by the implausible queries)
+    implausible_values: Literal["refuse", "warn"] = "refuse"
     #: processes that validate the lines of a large NDJSON file beside the one that writes;
     #: unset: one less than the cores (at most 4); 0: none
     bulk_workers: int | None = None

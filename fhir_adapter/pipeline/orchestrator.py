@@ -79,7 +79,7 @@ class Pipeline:
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Pipeline:
         mapper = load_mapper(settings)
         store = Store.open(settings.db_url(), clock=clock)
-        pipeline = cls(store, mapper, mapper.study, make_validator(mapper),
+        pipeline = cls(store, mapper, mapper.study, make_validator(mapper, settings),
                        pseudonym_key=configured_key(settings))
         pipeline.settings = settings
         return pipeline

@@ -39,13 +39,16 @@ def load_mapper(settings: Settings) -> Mapper:
 
 def offline_validator(settings: Settings) -> Validator:
     """The validator of ``fhir-adapter validate``: the same rules, no database opened."""
-    return make_validator(load_mapper(settings))
+    return make_validator(load_mapper(settings), settings)
 
 
-def make_validator(mapper: Mapper) -> Validator:
-    """The profile validator over the mapper's terminology (site codes are analytes too)."""
+def make_validator(mapper: Mapper, settings: Settings | None = None) -> Validator:
+    """The profile validator over the mapper's terminology (site codes are analytes too),
+    with the site's choice for implausible values."""
     terms = mapper.terminology
-    return Validator(terms.catalogue, terms.study, site_maps=terms.site_maps)
+    implausible = settings.implausible_values if settings is not None else "refuse"
+    return Validator(terms.catalogue, terms.study, site_maps=terms.site_maps,
+                     implausible=implausible)
 
 
 # -- which Patients are of an enrolled participant (the trial-patient profile applies) ----------

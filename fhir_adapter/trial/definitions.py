@@ -40,6 +40,10 @@ class Analyte:
     codes: tuple[AcceptedCode, ...]
     display_only: bool = False
     computed: bool = False
+    #: below this (canonical unit) a value is impossible: a concentration is never negative
+    minimum: Decimal | None = None
+    #: (low, high), inclusive, canonical unit: outside it a value is implausible
+    plausible: tuple[Decimal, Decimal] | None = None
 
     @property
     def canonical(self) -> AcceptedCode:
@@ -86,6 +90,8 @@ class AnalyteCatalogue:
                     codes=codes,
                     display_only=bool(body.get("display_only", False)),
                     computed=bool(body.get("computed", False)),
+                    minimum=Decimal(body["minimum"]) if "minimum" in body else None,
+                    plausible=_bounds(key, body["plausible"]) if "plausible" in body else None,
                 )
             return cls(analytes, data["local_system"], data["ucum_system"])
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
@@ -243,6 +249,16 @@ class StudyDefinition:
     @classmethod
     def from_file(cls, path: Path) -> StudyDefinition:
         return cls.from_dict(_read_toml(path))
+
+
+def _bounds(key: str, raw: Any) -> tuple[Decimal, Decimal]:
+    """``plausible = ["low", "high"]``: two decimals written as strings, low <= high."""
+    if not isinstance(raw, list) or len(raw) != 2 or not all(isinstance(b, str) for b in raw):
+        raise ValueError(f"analyte.{key}.plausible must be [\"low\", \"high\"] (strings)")
+    low, high = Decimal(raw[0]), Decimal(raw[1])
+    if not low <= high:
+        raise ValueError(f"analyte.{key}.plausible: {low} is above {high}")
+    return low, high
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fhir_adapter.errors import Issue, StructureError, UnitError, UnusableInput
 from fhir_adapter.fhir.outcome import operation_outcome
 from fhir_adapter.fhir.parse import parse_resource
+from fhir_adapter.fhir.primitives import parse_datetime, to_decimal
 from fhir_adapter.paths import profiles_dir
 from fhir_adapter.scope import CANONICAL_BASE
-from fhir_adapter.terminology import Found, SiteCodeMaps, Terminology, quantity_unit
+from fhir_adapter.terminology import (
+    IMPOSSIBLE,
+    Found,
+    SiteCodeMaps,
+    Terminology,
+    convert,
+    judge,
+    quantity_unit,
+)
 from fhir_adapter.terminology.codes import two_analytes
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.validation.bundles import LOCATED, bundle_entry_issues
@@ -24,6 +34,7 @@ from fhir_adapter.validation.profiles import Definitions
 __all__ = [
     "BASE",
     "BASE_R4",
+    "CLOCK_SKEW",
     "LAB_OBSERVATION",
     "MSC_ADMINISTRATION",
     "TRIAL_PATIENT",
@@ -39,6 +50,14 @@ MSC_ADMINISTRATION = BASE + "msc-administration"
 TRIAL_PATIENT = BASE + "trial-patient"
 
 Node = dict[str, Any]
+#: what a value outside its analyte's plausible range gets (FHIR_ADAPTER_IMPLAUSIBLE_VALUES)
+Implausible = Literal["refuse", "warn"]
+#: how far ahead of this machine's clock a sender's clock may run before its times are refused
+#: as in the future (the allowance Kerberos makes by default, RFC 4120 section 1.6)
+CLOCK_SKEW = timedelta(minutes=5)
+#: the rule names of time plausibility (operationoutcome-message-id)
+FUTURE_TIME = "future-time"
+BEFORE_BIRTH = "before-birth"
 
 
 @cache
@@ -56,6 +75,8 @@ class Validator:
         *,
         site_maps: SiteCodeMaps | None = None,
         profiles: Path | None = None,
+        implausible: Implausible = "refuse",
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         #: which analyte, which units, which product: the mapper's rules, from the same home
         self.terminology = Terminology(catalogue, study, site_maps or SiteCodeMaps())
@@ -63,8 +84,12 @@ class Validator:
         self.definitions = _definitions((profiles or profiles_dir()).resolve())
         self.profiles = self.definitions.resource_profiles()
         self.checker = ProfileChecker(self.definitions, accept=self._site_mapped)
-        self._trial_rules: dict[str, Callable[[Node, str, list[Found]], list[Issue]]] = {
-            LAB_OBSERVATION: self._unit_rule,
+        #: severity of a value outside its plausible range (an impossible one is an error)
+        self.implausible_severity = "warning" if implausible == "warn" else "error"
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._trial_rules: dict[str, list[Rule]] = {
+            LAB_OBSERVATION: [self._unit_rule, self._time_rule],
+            MSC_ADMINISTRATION: [self._time_rule],
         }
 
     # -- public -------------------------------------------------------------------------------
@@ -75,7 +100,7 @@ class Validator:
         """Every problem of ``resource`` (a Bundle: of the Bundle and of each entry)."""
         if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
             return [issue for _, issue in self.validate_bundle(resource, profile=profile)]
-        return self._resource(resource, resource_path(resource), profile, enrolled, {})
+        return self._resource(resource, resource_path(resource), profile, enrolled, Beside())
 
     def check(
         self,
@@ -127,13 +152,14 @@ class Validator:
             and isinstance(e.get("fullUrl"), str)
             and isinstance(e.get("resource"), dict)
         }
+        beside = Beside(full_urls, _births(entries))
         for index, entry in enumerate(entries):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if not isinstance(resource, dict):
                 continue
             path = f"Bundle.entry[{index}].resource"
             is_enrolled = enrolled if isinstance(enrolled, bool) else index in enrolled
-            for issue in self._resource(resource, path, profile, is_enrolled, full_urls):
+            for issue in self._resource(resource, path, profile, is_enrolled, beside):
                 found.append((index, issue))
         return found
 
@@ -173,7 +199,7 @@ class Validator:
         path: str,
         profile: str | None,
         enrolled: bool,
-        full_urls: dict[str, str],
+        beside: Beside,
     ) -> list[Issue]:
         if not isinstance(resource, dict):
             return [Issue("error", "structure", path, "expected a JSON object (a FHIR resource)")]
@@ -196,10 +222,9 @@ class Validator:
                     Issue("error", "invalid", path, f"profile {url} is not a profile of {kind}")
                 )
                 return issues
-            issues = _dedupe(issues + self.checker.check(resource, url, path, full_urls))
-            rule = self._trial_rules.get(url)
-            if rule is not None:
-                issues.extend(rule(resource, path, found))
+            issues = _dedupe(issues + self.checker.check(resource, url, path, beside.full_urls))
+            for rule in self._trial_rules.get(url, ()):
+                issues.extend(rule(resource, path, found, beside))
         return issues
 
     @staticmethod
@@ -212,9 +237,11 @@ class Validator:
             return [i if i.source else replace(i, source=source) for i in exc.issues]
         return []
 
-    def _unit_rule(self, resource: Node, path: str, found: list[Found]) -> list[Issue]:
-        """trial-lab-observation: one analyte, and a unit it converts (mappings/analytes.toml),
-        read as the mapper reads it (terminology.quantity_unit)."""
+    def _unit_rule(self, resource: Node, path: str, found: list[Found],
+                   beside: Beside) -> list[Issue]:
+        """trial-lab-observation: one analyte, a unit it converts (mappings/analytes.toml),
+        read as the mapper reads it (terminology.quantity_unit), and a value that is possible
+        and plausible in the analyte's canonical unit (terminology.judge)."""
         if len(found) > 1:
             return [Issue("error", "invalid", f"{path}.code", two_analytes(found),
                           source=LAB_OBSERVATION, rule="one-analyte")]
@@ -223,12 +250,56 @@ class Validator:
             return []
         if quantity.get("code") is None and quantity.get("unit") is None:
             return []  # no unit at all: the profile's invariant tlo-2 says so
+        analyte, accepted = found[0]
+        element = f"{path}.valueQuantity"
         try:
-            quantity_unit(quantity, found[0][1], self.terminology.ucum_system,
-                          element=f"{path}.valueQuantity")
+            unit, _ = quantity_unit(quantity, accepted, self.terminology.ucum_system,
+                                    element=element)
         except UnitError as exc:
             return [replace(i, source=LAB_OBSERVATION, rule="unit") for i in exc.issues]
-        return []
+        number = quantity.get("value")
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            return []  # no value, or not a JSON number: the structure says so
+        sent = to_decimal(number)
+        comparator = quantity.get("comparator")
+        verdict = judge(analyte, convert(sent, unit, accepted),
+                        comparator if isinstance(comparator, str) else None,
+                        received=(sent, unit, accepted))
+        if verdict is None:
+            return []
+        severity = "error" if verdict.rule == IMPOSSIBLE else self.implausible_severity
+        return [Issue(severity, "value", f"{element}.value", verdict.message,
+                      source=LAB_OBSERVATION, rule=verdict.rule)]
+
+    def _time_rule(self, resource: Node, path: str, found: list[Found],
+                   beside: Beside) -> list[Issue]:
+        """A trial value or administration is not in the future (beyond CLOCK_SKEW) and not
+        before its patient's birth (when the Patient is beside it in the Bundle). A date
+        without a time is placed at midnight in the study's time zone, as the mapper does."""
+        kind = resource.get("resourceType")
+        zone = self.terminology.study.timezone
+        latest = self.clock() + CLOCK_SKEW
+        subject = resource.get("subject")
+        reference = subject.get("reference") if isinstance(subject, dict) else None
+        born = beside.births.get(reference) if isinstance(reference, str) else None
+        out = []
+        for element, text in _effective_times(resource, f"{path}"):
+            try:
+                parsed = parse_datetime(text)
+            except ValueError:
+                continue  # the structure says so
+            start = parsed.at or datetime.combine(parsed.value, datetime.min.time(), zone)
+            if start > latest:
+                skew = int(CLOCK_SKEW.total_seconds() // 60)
+                out.append(Issue("error", "value", element,
+                                 f"{text} is in the future (later than this server's clock "
+                                 f"by more than {skew} minutes)", source=_source(kind),
+                                 rule=FUTURE_TIME))
+            if born is not None and _last_day(parsed, zone) < born:
+                out.append(Issue("error", "value", element,
+                                 f"{text} is before the patient's birth ({born.isoformat()})",
+                                 source=_source(kind), rule=BEFORE_BIRTH))
+        return out
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -248,6 +319,71 @@ class Validator:
 
     def _site_mapped(self, system: str, code: str) -> bool:
         return self.terminology.is_site_code(system, code)
+
+
+Rule = Callable[[Node, str, list[Found], "Beside"], list[Issue]]
+
+
+class Beside:
+    """What the other entries of a Bundle tell about an entry: the resource type of each
+    ``fullUrl`` (local references), the birth date of each Patient (by ``fullUrl`` and by
+    ``Patient/id``)."""
+
+    __slots__ = ("births", "full_urls")
+
+    def __init__(self, full_urls: dict[str, str] | None = None,
+                 births: dict[str, date] | None = None) -> None:
+        self.full_urls = full_urls or {}
+        self.births = births or {}
+
+
+def _births(entries: list[Any]) -> dict[str, date]:
+    """The first day a Patient entry's ``birthDate`` allows, under each name it has."""
+    out: dict[str, date] = {}
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or resource.get("resourceType") != "Patient":
+            continue
+        try:
+            born = parse_datetime(resource.get("birthDate")).value
+        except ValueError:
+            continue
+        born = born.date() if isinstance(born, datetime) else born
+        if isinstance(entry.get("fullUrl"), str):
+            out[entry["fullUrl"]] = born
+        if isinstance(resource.get("id"), str):
+            out[f"Patient/{resource['id']}"] = born
+    return out
+
+
+def _effective_times(resource: Node, path: str) -> list[tuple[str, str]]:
+    """(element, text) of each time of ``effective[x]``: dateTime, instant, Period start/end."""
+    out = []
+    for key in ("effectiveDateTime", "effectiveInstant"):
+        if isinstance(resource.get(key), str):
+            out.append((f"{path}.{key}", resource[key]))
+    period = resource.get("effectivePeriod")
+    if isinstance(period, dict):
+        out += [(f"{path}.effectivePeriod.{k}", period[k]) for k in ("start", "end")
+                if isinstance(period.get(k), str)]
+    return out
+
+
+def _last_day(parsed: Any, zone: Any) -> date:
+    """The last day (study time zone) a FHIR date or dateTime allows: 2015 -> 2015-12-31."""
+    if parsed.at is not None:
+        return parsed.at.astimezone(zone).date()
+    first: date = parsed.value
+    if parsed.precision == "year":
+        return date(first.year, 12, 31)
+    if parsed.precision == "month":
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        return following - timedelta(days=1)
+    return first
+
+
+def _source(kind: Any) -> str:
+    return MSC_ADMINISTRATION if kind == "MedicationAdministration" else LAB_OBSERVATION
 
 
 def resource_path(resource: Any) -> str:

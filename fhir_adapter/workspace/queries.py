@@ -5,7 +5,7 @@ them): ``safety`` (ALT/AST CTCAE grade at or above the threshold at any time aft
 creatinine rise from baseline at or above the threshold), ``out-of-window`` (a value after Day 0
 in no visit window), ``missed`` (a scheduled visit whose window passed without a value, one query
 per participant and visit naming the analytes), ``preliminary`` (a result never finalised),
-``implausible`` (outside the plausible range of ``mappings/queries.toml``), ``refused`` (a call or
+``implausible`` (outside the plausible range of ``mappings/analytes.toml``), ``refused`` (a call or
 entries refused, from the audit) and ``not-enrolled`` (data received for patients who are not
 participants: counts only, no identity).
 """
@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from fhir_adapter.terminology import outside_plausible
 from fhir_adapter.trial.endpoints.common import HUNDRED
 from fhir_adapter.trial.endpoints.liver import ctcae_grade, uln_of
 from fhir_adapter.trial.endpoints.roles import CREATININE
@@ -68,7 +69,7 @@ def queries(snapshot: Snapshot, rules: QueryRules) -> list[Query]:
         found += _safety(snapshot, view, rules)
         found += _outside(snapshot, view)
         found += _missed(snapshot, view, plan)
-        found += _values(snapshot, view, rules)
+        found += _values(snapshot, view)
     found += _audit(snapshot)
     zone = snapshot.study.timezone
     found = [replace(q, at=q.at.astimezone(zone)) if q.at else q for q in found]
@@ -157,17 +158,18 @@ def _missed(snapshot: Snapshot, view: ParticipantView,
     return out
 
 
-def _values(snapshot: Snapshot, view: ParticipantView, rules: QueryRules) -> list[Query]:
+def _values(snapshot: Snapshot, view: ParticipantView) -> list[Query]:
     out = []
     for m in view.record.measurements:
         if m.status in _PRELIMINARY:
             out.append(Query("preliminary", f"status {m.status}: not counted until final",
                              view.subject, m.analyte, _visit_of(snapshot, view, m.at), m.at,
                              snapshot.source_id(m.source)))
-        bounds = rules.plausible.get(m.analyte)
-        if bounds and m.status not in ("entered-in-error", "cancelled") and \
-                not bounds[0] <= m.value <= bounds[1]:
-            low, high = (snapshot.number(b) for b in bounds)
+        analyte = snapshot.catalogue.analytes.get(m.analyte)
+        if analyte is not None and analyte.plausible is not None and m.status not in (
+                "entered-in-error", "cancelled") and outside_plausible(
+                analyte, m.value, m.comparator):
+            low, high = (snapshot.number(b) for b in analyte.plausible)
             out.append(Query("implausible", f"{snapshot.number(m.value)} {m.unit} is outside "
                              f"the plausible range {low} to {high}", view.subject, m.analyte,
                              _visit_of(snapshot, view, m.at), m.at,

@@ -1,5 +1,7 @@
-"""What the queries list flags, read from ``mappings/queries.toml``: safety thresholds and the
-plausible range of each analyte."""
+"""What the queries list flags, read from ``mappings/queries.toml``: the safety thresholds.
+
+The plausible range of each analyte is not here: it is the analyte catalogue's
+(``mappings/analytes.toml``), which the validation at the door reads too."""
 
 from __future__ import annotations
 
@@ -18,16 +20,15 @@ __all__ = ["QueryRules"]
 class QueryRules:
     ctcae_grade_at_least: int
     creatinine_rise_pct: Decimal
-    plausible: dict[str, tuple[Decimal, Decimal]]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QueryRules:
         try:
+            if "plausible" in data:
+                raise KeyError("plausible: the plausible ranges are in analytes.toml")
             safety = data["safety"]
-            bounds = {k: (Decimal(low), Decimal(high))
-                      for k, (low, high) in data.get("plausible", {}).items()}
             return cls(int(safety["ctcae_grade_at_least"]),
-                       Decimal(safety["creatinine_rise_pct"]), bounds)
+                       Decimal(safety["creatinine_rise_pct"]))
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise ConfigError(f"queries.toml: missing or bad entry {exc}") from exc
 

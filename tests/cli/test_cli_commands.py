@@ -17,9 +17,10 @@ EXE = Path(sys.executable).with_name("fhir-adapter")
 TRIAL_PATIENT = "https://fhir-adapter.org/fhir/StructureDefinition/trial-patient"
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path, **settings: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FHIR_ADAPTER_")}
     env["FHIR_ADAPTER_DATABASE_URL"] = f"sqlite:///{cwd / 'adapter.db'}"
+    env.update({f"FHIR_ADAPTER_{k.upper()}": v for k, v in settings.items()})
     return subprocess.run([str(EXE), *args], capture_output=True, text=True, env=env, cwd=cwd,
                           timeout=300, check=False)
 
@@ -82,6 +83,23 @@ def test_validate_json_format_and_several_files(tmp_path: Path) -> None:
     bundle = json.loads(both.stdout)
     assert [e["resource"]["issue"][0]["severity"] for e in bundle["entry"]][0] == "information"
     assert len(bundle["entry"]) == 2
+
+
+def test_validate_an_implausible_value_refused_or_warned_as_the_site_says(tmp_path: Path) -> None:
+    # 5304 umol/L / 88.4 = 60 mg/dL, above the plausible 20 mg/dL of serum creatinine
+    path = write(tmp_path, "o.json", creatinine("L1", 5304, subject="Patient/p1"))
+    refused = run("validate", str(path), cwd=tmp_path)
+    assert refused.returncode == 1
+    assert (f"{path}: Observation.valueQuantity.value: error: 5304 umol/L (60 mg/dL) is "
+            "implausible for serum creatinine") in refused.stdout
+    assert "rule plausible-range of" in refused.stdout
+    kept = run("validate", "--format", "json", str(path), cwd=tmp_path,
+               implausible_values="warn")
+    assert kept.returncode == 0, kept.stdout
+    [issue] = json.loads(kept.stdout)["issue"]
+    assert (issue["severity"], issue["expression"]) == ("warning",
+                                                        ["Observation.valueQuantity.value"])
+    assert issue["extension"][1]["valueString"] == "plausible-range"  # message-id
 
 
 def test_validate_a_bundle_entry_by_entry(tmp_path: Path) -> None:

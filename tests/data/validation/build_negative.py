@@ -378,6 +378,44 @@ def extra_cases() -> dict[str, tuple[dict[str, Any], list[str]]]:
         lambda r: r.update(effectivePeriod={"start": r["effectiveDateTime"]}),
         ["Observation.effective[x]"],
     )
+    out.update(plausibility_cases())
+    return out
+
+
+def plausibility_cases() -> dict[str, tuple[dict[str, Any], list[str]]]:
+    """Values that cannot be (below the analyte's minimum), values outside the plausible range
+    of mappings/analytes.toml, and times that cannot be (in the future, before birth)."""
+    out: dict[str, tuple[dict[str, Any], list[str]]] = {}
+
+    def lab(code: str, value: float, unit: str) -> dict[str, Any]:
+        resource = _base("trial-lab-observation")
+        resource.pop("referenceRange")
+        resource["code"]["coding"] = [{"system": "http://loinc.org", "code": code}]
+        resource["valueQuantity"] = {"value": value, "unit": unit,
+                                     "system": "http://unitsofmeasure.org", "code": unit}
+        return resource
+
+    value = ["Observation.valueQuantity.value"]
+    out["trial:trial-lab-observation:physical-minimum"] = (lab("2160-0", -0.6, "mg/dL"), value)
+    out["trial:trial-lab-observation:physical-minimum-rate"] = (
+        lab("2889-4", -1.2, "g/(24.h)"), value)
+    # 60 umol/L written as mg/dL: 60 mg/dL is 3 times the bound of 20 mg/dL
+    out["trial:trial-lab-observation:plausible-range"] = (lab("2160-0", 60, "mg/dL"), value)
+    future = _base("trial-lab-observation")
+    future["effectiveDateTime"] = "2999-03-14T08:30:00+03:30"  # stays in the future
+    out["trial:trial-lab-observation:future-time"] = (future, ["Observation.effectiveDateTime"])
+    # a Patient born on 2012-05-14 and a value of the day before, in one transaction
+    patient = {"resourceType": "Patient", "birthDate": "2012-05-14", "gender": "female",
+               "identifier": [{"system": "https://hospital.example.org/fhir/sid/mrn",
+                               "value": "40001234"}]}
+    before = _base("trial-lab-observation")
+    before["subject"] = {"reference": "urn:uuid:7d3c0a4e-1b2f-4c5d-8e9f-0a1b2c3d4e5f"}
+    before["effectiveDateTime"] = "2012-05-13T08:30:00+04:30"  # Tehran kept summer time then
+    bundle = _bundle(before)
+    bundle["entry"].insert(0, {
+        "fullUrl": "urn:uuid:7d3c0a4e-1b2f-4c5d-8e9f-0a1b2c3d4e5f", "resource": patient,
+        "request": {"method": "POST", "url": "Patient"}})
+    out["trial:bundle:before-birth"] = (bundle, ["Bundle.entry[1].resource.effectiveDateTime"])
     return out
 
 
