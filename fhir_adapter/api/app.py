@@ -10,13 +10,13 @@ from typing import Any, Protocol
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
-from fhir_adapter import __version__
 from fhir_adapter.api.errors import install_error_handlers
 from fhir_adapter.api.negotiation import Negotiation
 from fhir_adapter.settings import Settings
 from fhir_adapter.store import Store
 from fhir_adapter.store.clients import ClientRegistry
 from fhir_adapter.store.tokens import TokenFile
+from fhir_adapter.version import __version__
 
 __all__ = ["GZIP_MIN_BYTES", "PipelinePort", "create_app"]
 

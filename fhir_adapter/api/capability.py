@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fhir_adapter import __version__
 from fhir_adapter.api.definitions import DEFINITION_TYPES, supported_profiles
 from fhir_adapter.api.searchset import DEFAULT_COUNT, INCLUDES, MAX_COUNT, REVINCLUDES
 from fhir_adapter.scope import (
@@ -16,6 +15,7 @@ from fhir_adapter.scope import (
     VALIDATE_TYPES,
     WRITE_TYPES,
 )
+from fhir_adapter.version import __version__
 
 __all__ = ["capability_statement"]
 

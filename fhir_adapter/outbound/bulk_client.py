@@ -33,10 +33,10 @@ from urllib.parse import urlencode
 
 import requests
 
-from fhir_adapter import __version__
 from fhir_adapter.errors import DeliveryError
 from fhir_adapter.outbound.retry import RetryPolicy, parse_retry_after
 from fhir_adapter.outbound.smart import send
+from fhir_adapter.version import __version__
 
 __all__ = ["BulkClient", "BulkFailed", "ExportRequest", "Manifest"]
 

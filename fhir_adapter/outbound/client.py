@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from fhir_adapter import __version__
 from fhir_adapter.errors import ConfigError, DeliveryError, Issue
 from fhir_adapter.outbound.retry import is_retryable_status, parse_retry_after
 from fhir_adapter.outbound.smart import AuthFailed, SmartAuth
 from fhir_adapter.settings import is_loopback
+from fhir_adapter.version import __version__
 
 __all__ = [
     "FHIR_JSON",

@@ -10,9 +10,9 @@ from urllib.parse import urljoin
 
 import requests
 
-from fhir_adapter import __version__
 from fhir_adapter.errors import DeliveryError
 from fhir_adapter.outbound.smart import send
+from fhir_adapter.version import __version__
 
 __all__ = ["EhrFailed", "EhrRest"]
 

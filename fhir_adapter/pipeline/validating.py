@@ -8,13 +8,10 @@ from typing import Any
 from fhir_adapter.errors import Issue, UnusableInput, Where
 from fhir_adapter.fhir import parse_conditional
 from fhir_adapter.mapping import Mapper
-from fhir_adapter.paths import mappings_dir
 from fhir_adapter.pipeline.requests import Request
 from fhir_adapter.settings import Settings
 from fhir_adapter.store import Unit, identity_keys
-from fhir_adapter.terminology import SiteCodeMaps
-from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
-from fhir_adapter.trial.endpoints.participant import check_rules
+from fhir_adapter.terminology import Terminology
 from fhir_adapter.validation import Validator, to_operation_outcome
 
 __all__ = [
@@ -30,25 +27,19 @@ Pair = tuple[int | None, Issue]
 
 def load_mapper(settings: Settings) -> Mapper:
     """The study, the analyte catalogue and the site code maps the settings name."""
-    folder = settings.mappings_dir or mappings_dir()
-    study = StudyDefinition.from_file(settings.study_file or folder / "study.toml")
-    catalogue = AnalyteCatalogue.from_file(folder / "analytes.toml")
-    check_rules(study, catalogue)
-    return Mapper(catalogue, study, SiteCodeMaps.load(folder))
+    terms = Terminology.from_settings(settings)
+    return Mapper(terms.catalogue, terms.study, terms.site_maps)
 
 
 def offline_validator(settings: Settings) -> Validator:
     """The validator of ``fhir-adapter validate``: the same rules, no database opened."""
-    return make_validator(load_mapper(settings), settings)
+    return Validator.over(Terminology.from_settings(settings), settings)
 
 
 def make_validator(mapper: Mapper, settings: Settings | None = None) -> Validator:
     """The profile validator over the mapper's terminology (site codes are analytes too),
     with the site's choice for implausible values."""
-    terms = mapper.terminology
-    implausible = settings.implausible_values if settings is not None else "refuse"
-    return Validator(terms.catalogue, terms.study, site_maps=terms.site_maps,
-                     implausible=implausible)
+    return Validator.over(mapper.terminology, settings)
 
 
 # -- which Patients are of an enrolled participant (the trial-patient profile applies) ----------

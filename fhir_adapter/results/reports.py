@@ -8,9 +8,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from fhir_adapter import __version__
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.trial.model import StudySummary
+from fhir_adapter.version import __version__
 
 from .observations import coded_value
 from .vocab import SYSTEMS, fhir_time, identifier_id, quantity

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from xml.etree import ElementTree as ET
 
-from fhir_adapter import __version__
 from fhir_adapter.sdtm.formats import DatasetWriter
 from fhir_adapter.sdtm.terms import SdtmTerms
 from fhir_adapter.sdtm.variables import DOMAINS, Domain, Variable
 from fhir_adapter.trial.definitions import StudyDefinition
+from fhir_adapter.version import __version__
 
 __all__ = ["DEFINE_FILE", "define_xml"]
 

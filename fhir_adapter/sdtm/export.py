@@ -10,7 +10,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fhir_adapter import __version__
 from fhir_adapter.errors import UnusableInput
 from fhir_adapter.sdtm.define import DEFINE_FILE, define_xml
 from fhir_adapter.sdtm.design import dm_row, ex_rows, sv_rows, tv_rows
@@ -21,6 +20,7 @@ from fhir_adapter.sdtm.subject import Context, SubjectData
 from fhir_adapter.sdtm.terms import SdtmTerms
 from fhir_adapter.sdtm.variables import DOMAINS
 from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
+from fhir_adapter.version import __version__
 
 __all__ = ["ExportReport", "export", "sequence_of"]
 

@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhir_adapter.errors import ConfigError, InvalidResource, Where
+from fhir_adapter.paths import mappings_dir
+from fhir_adapter.settings import Settings
 from fhir_adapter.terminology.sites import SiteCodeMaps
 from fhir_adapter.trial.definitions import AcceptedCode, Analyte, AnalyteCatalogue, StudyDefinition
+from fhir_adapter.trial.endpoints.participant import check_rules
 
 __all__ = ["Found", "Terminology", "codings"]
 
@@ -40,6 +43,16 @@ class Terminology:
             raise ConfigError(
                 "site code maps name codes the analyte catalogue does not accept: " + "; ".join(bad)
             )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Terminology:
+        """The study, the analyte catalogue and the site code maps the settings name (the
+        shipped ``mappings/`` by default), the study's endpoint rules checked against them."""
+        folder = settings.mappings_dir or mappings_dir()
+        study = StudyDefinition.from_file(settings.study_file or folder / "study.toml")
+        catalogue = AnalyteCatalogue.from_file(folder / "analytes.toml")
+        check_rules(study, catalogue)
+        return cls(catalogue, study, SiteCodeMaps.load(folder))
 
     @property
     def ucum_system(self) -> str:

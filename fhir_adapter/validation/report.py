@@ -13,7 +13,14 @@ import orjson
 from fhir_adapter.errors import Issue, UnusableInput
 from fhir_adapter.validation.validator import Validator, to_operation_outcome
 
-__all__ = ["FileResult", "report_json", "report_lines", "validate_file", "validate_files"]
+__all__ = [
+    "FileResult",
+    "file_outcome",
+    "report_json",
+    "report_lines",
+    "validate_file",
+    "validate_files",
+]
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNUSABLE = 0, 1, 2
 _NDJSON = (".ndjson", ".jsonl")
@@ -115,7 +122,8 @@ def report_lines(results: list[FileResult], *, unusable: bool = False) -> list[s
     return lines
 
 
-def _outcome(result: FileResult) -> dict[str, Any]:
+def file_outcome(result: FileResult) -> dict[str, Any]:
+    """The OperationOutcome of one file (a fatal issue when it is unusable)."""
     if result.unusable:
         return {
             "resourceType": "OperationOutcome",
@@ -131,11 +139,12 @@ def _outcome(result: FileResult) -> dict[str, Any]:
 def report_json(results: list[FileResult]) -> dict[str, Any]:
     """One OperationOutcome, or a collection Bundle of one per file."""
     if len(results) == 1:
-        return _outcome(results[0])
+        return file_outcome(results[0])
     return {
         "resourceType": "Bundle",
         "type": "collection",
         "entry": [
-            {"fullUrl": Path(r.path).resolve().as_uri(), "resource": _outcome(r)} for r in results
+            {"fullUrl": Path(r.path).resolve().as_uri(), "resource": file_outcome(r)}
+            for r in results
         ],
     }

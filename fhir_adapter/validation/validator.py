@@ -15,6 +15,7 @@ from fhir_adapter.fhir.parse import parse_resource
 from fhir_adapter.fhir.primitives import parse_datetime, to_decimal
 from fhir_adapter.paths import profiles_dir
 from fhir_adapter.scope import CANONICAL_BASE
+from fhir_adapter.settings import Settings
 from fhir_adapter.terminology import (
     IMPOSSIBLE,
     Found,
@@ -91,6 +92,13 @@ class Validator:
             LAB_OBSERVATION: [self._unit_rule, self._time_rule],
             MSC_ADMINISTRATION: [self._time_rule],
         }
+
+    @classmethod
+    def over(cls, terminology: Terminology, settings: Settings | None = None) -> Validator:
+        """The validator of these definitions, with the site's choice for implausible values
+        (``settings.implausible_values``; refuse when no settings are given)."""
+        return cls(terminology.catalogue, terminology.study, site_maps=terminology.site_maps,
+                   implausible=settings.implausible_values if settings else "refuse")
 
     # -- public -------------------------------------------------------------------------------
 
