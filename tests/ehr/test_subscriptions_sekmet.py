@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -122,6 +123,19 @@ def _serving(settings: Settings, pipeline: Pipeline, port: int) -> Iterator[Subs
     app = create_app(settings, pipeline)
     with serve_in_thread(app, port):
         yield app.state.subscriptions
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """``fhir-adapter ARGS`` with the settings as its environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FHIR_ADAPTER_")}
+    env.update({"FHIR_ADAPTER_DATABASE_URL": settings.db_url(),
+                "FHIR_ADAPTER_EHR_BASE_URL": str(settings.ehr_base_url),
+                "FHIR_ADAPTER_EHR_CLIENT_ID": str(settings.ehr_client_id),
+                "FHIR_ADAPTER_EHR_KEY_FILE": str(settings.ehr_key_file),
+                "FHIR_ADAPTER_EHR_SCOPE": settings.ehr_scope,
+                "FHIR_ADAPTER_PUBLIC_URL": settings.public_url, "FHIR_ADAPTER_PSEUDONYM_KEY": KEY})
+    return subprocess.run([str(EXE), *args], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
 
 
 def _row(pipeline: Pipeline, local_id: str) -> EhrSubscription:
@@ -237,10 +251,7 @@ def test_notifications_missed_while_serve_was_down_are_caught_up(
         expected = _expected(tmp_path, news)
         _until(lambda: _results(pipeline) == expected, 5, "the 4th Observation")
         assert _row(pipeline, row.id).events_processed == 4
-    listed = subprocess.run([str(EXE), "subscriptions", "--format", "json"], env={
-        **{k: v for k, v in os.environ.items() if not k.startswith("FHIR_ADAPTER_")},
-        "FHIR_ADAPTER_DATABASE_URL": settings.db_url()}, capture_output=True, text=True,
-        timeout=120, check=False)
+    listed = _cli(settings, "subscriptions", "--format", "json")
     assert listed.returncode == 0, listed.stderr
     [shown] = json.loads(listed.stdout)
     assert (shown["id"], shown["remote_id"], shown["kind"], shown["status"]) == (
@@ -259,12 +270,18 @@ def test_a_heartbeat_missed_is_seen_and_caught_up(tmp_path: Path, ehr: Ehr) -> N
     _observation_topic(ehr)
     new = _new_observation(1)
     expected = _expected(tmp_path, [new])
-    with _serving(settings, pipeline, port) as receiver:
-        row, _ = receiver.subscribe(ehr.base, settings.public_url, content="id-only",
-                                    heartbeat=1)
+    with _serving(settings, pipeline, port):
+        made = _cli(settings, "subscribe", "--content", "id-only", "--heartbeat", "1")
+        assert made.returncode == 0, made.stderr
+        found = re.search(r"subscription ([0-9a-f]{32}) created", made.stdout)
+        assert found is not None, made.stdout
+        row = _row(pipeline, found.group(1))
+        assert row.kind == "topic" and row.remote_id and row.remote_id in made.stdout
         _until(lambda: _row(pipeline, row.id).status == "active", 10, "the handshake")
         _until(lambda: _row(pipeline, row.id).notifications >= 2, 10, "a heartbeat")
         remote = _remote(ehr, row.remote_id)
+        secret = remote["channel"]["header"][0].rpartition(" ")[2]
+        assert secret not in made.stdout + made.stderr  # kept hashed, never printed
         ehr.post(f"Subscription/{row.remote_id}", {**remote, "status": "error"}, method="PUT")
         ehr.post("Observation", new)  # not notified: sekmet holds the subscription in error
         _until(lambda: _results(pipeline) == expected, 10, "the catch-up after the heartbeats")
