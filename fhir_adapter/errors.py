@@ -33,6 +33,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "DeliveryError",
+    "EntryFault",
     "Forbidden",
     "InvalidResource",
     "Issue",
@@ -194,6 +195,14 @@ class Forbidden(AuthError):
 class DeliveryError(AdapterError):
     http_status = 502
     issue_code = "transient"
+
+
+class EntryFault(AdapterError):
+    """An entry of a batch that failed on a fault of the adapter (logged with its traceback):
+    that entry is answered 500, the others stand on their own."""
+
+    http_status = 500
+    issue_code = "exception"
 
 
 class ConfigError(AdapterError):

@@ -8,6 +8,7 @@ An ASGI middleware, so that these answers come before authentication and scopes 
 - FHIR XML is refused: ``_format`` (which overrides ``Accept``, FHIR http.html "Content Types")
   or an ``Accept`` naming no JSON is 406; a request body in a type other than JSON is 415.
 - ``/docs`` and ``/openapi.json`` need a known bearer token as soon as tokens are configured.
+- A URL that holds a NUL character is refused (400).
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ class Negotiation:
                 authenticate(request)
             if not path.startswith("/fhir"):
                 return None
+            if "\x00" in path or "%00" in request.url.query:
+                # no FHIR id, search value or parameter holds a NUL (and PostgreSQL takes none)
+                return outcome_response(400, [Issue(
+                    "error", "value", None, "the URL holds the character U+0000 (NUL)")])
             wanted = dict(parse_qsl(request.url.query)).get("_format")
             if wanted is not None and wanted.strip().lower() not in _JSON_FORMATS:
                 return _not_acceptable(f"_format={wanted!r}: this server answers FHIR JSON "

@@ -77,8 +77,11 @@ def participants(format: Format = "table") -> None:  # noqa: A002
              r["day0"] or "no infusion", _cell(r["visits_with_value"]),
              " ".join(r["missed_visits"]) or _cell(r["visits_missed"]),
              _cell(r["values_out_of_window"])) for r in rows]
-    lines = ["Participants", *table(short, body, right=frozenset({3, 5, 7})), "",
-             "Latest values (canonical units)"]
+    lines = ["Participants", *table(short, body, right=frozenset({3, 5, 7}))]
+    for r in rows:
+        if r["results_not_computed"]:
+            lines += textwrap.wrap(f"{r['subject']}: {r['results_not_computed']}", 100)
+    lines += ["", "Latest values (canonical units)"]
     for r in rows:
         lines.append(r["subject"])
         lines += wrapped(f"{a} {v} {units[a]}" for a, v in r["latest"].items())
@@ -86,7 +89,10 @@ def participants(format: Format = "table") -> None:  # noqa: A002
 
 
 def fit(value: Decimal, room: int) -> str:
-    """A value in at most ``room`` characters: fewer decimals, else thousands as ``k``."""
+    """A value in at most ``room`` characters: fewer decimals, else thousands as ``k`` (a
+    value too large for that, which a store written before the door may hold, as 1e+300)."""
+    if value.adjusted() >= room + 2:
+        return format(value, ".0e")
     for places in range(3, -1, -1):
         text = format(round(value, places).normalize(), "f")
         if len(text) <= room:

@@ -8,9 +8,20 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-__all__ = ["FhirDateTime", "Precision", "parse_datetime", "to_decimal"]
+__all__ = ["DECIMAL_DIGITS", "FhirDateTime", "Precision", "decimal_problem", "parse_datetime",
+           "to_decimal"]
 
 Precision = Literal["year", "month", "day", "time"]
+
+#: The most digits a decimal the trial model keeps may have before its point, and how far after
+#: it its last digit may be: what the store and the endpoint arithmetic hold exactly. R4 leaves
+#: decimals unbounded (its own example Observation-decimal holds 1E-245) but says the limits of
+#: XML Schema apply (datatypes.html#decimal), whose xs:decimal a processor need carry to 18
+#: digits only; the adapter's unit conversions carry 34 significant digits (decimal128), so
+#: nothing finer than 34 places is kept. A double written in full (0.008946854200584387, as
+#: Synthea writes them) fits; 1e300, 1e-300 or 3.4028235e38 do not. Checked where quantities are
+#: read into the trial model (``mapping``), not by the base R4 validation.
+DECIMAL_DIGITS = (18, 34)
 
 _DATETIME = re.compile(
     r"(?P<year>[0-9]{4})(-(?P<month>[0-9]{2})(-(?P<day>[0-9]{2})"
@@ -68,6 +79,30 @@ def parse_datetime(text: object) -> FhirDateTime:
         if "time zone" in str(exc):
             raise
         raise ValueError(f"{text!r} is not a valid date or time ({exc})") from None
+
+
+def decimal_problem(value: Any, kind: str = "decimal") -> str | None:
+    """Why the JSON number ``value`` is a decimal the adapter cannot hold (see
+    ``DECIMAL_DIGITS``), or None. The one check of a number's size, made at the door."""
+    try:
+        number = to_decimal(value)
+    except ValueError as exc:
+        return str(exc)
+    if not number:
+        return None
+    whole, places = DECIMAL_DIGITS
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite: to_decimal refuses the others
+    if number.adjusted() >= whole:
+        return f"{kind} {_shown(value)} has more than {whole} digits before its point"
+    if -exponent > places:
+        return f"{kind} {_shown(value)} has more than {places} digits after its point"
+    return None
+
+
+def _shown(value: Any) -> str:
+    text = str(value) if isinstance(value, Decimal) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def to_decimal(value: Any) -> Decimal:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from fhir_adapter.errors import InvalidResource, Where
-from fhir_adapter.fhir.primitives import parse_datetime, to_decimal
+from fhir_adapter.fhir.primitives import decimal_problem, parse_datetime, to_decimal
 from fhir_adapter.mapping.enrollment import is_this_study, patient_identifiers, read_subject
 from fhir_adapter.mapping.facts import PatientFacts, SubjectFacts, Unmapped
 from fhir_adapter.mapping.times import at_midnight, place
@@ -209,7 +209,8 @@ class Mapper:
 
 
 def _decimal(value: object, element: str) -> Decimal:
-    try:
-        return to_decimal(value)
-    except ValueError as exc:
-        raise InvalidResource(str(exc), where=Where(element=element)) from None
+    """A number the trial model keeps: checked here, where every quantity it keeps is read."""
+    problem = decimal_problem(value)
+    if problem is not None:
+        raise InvalidResource(problem, where=Where(element=element))
+    return to_decimal(value)

@@ -215,8 +215,8 @@ class Pipeline:
             with self.store.read() as unit:
                 found = [refusals.describe(unit, self.mapper, sender, r, requests, error)
                          for r in requests if (error := failed.get(r.index)) is not None]
-        except AdapterError:  # the refusal is told all the same; its detail is lost
-            return []
+        except (AdapterError, AttributeError, TypeError, ValueError):
+            return []  # the refusal is told all the same; its detail is lost
         return [f for f in found if f is not None]
 
     def audit_records(self, limit: int = 100) -> list[dict[str, Any]]:

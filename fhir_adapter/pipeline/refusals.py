@@ -31,15 +31,19 @@ def describe(unit: Unit, mapper: Mapper, sender: str, request: Request,
         return None
     named = mapper.terminology.analytes(resource.get("code"))
     analyte = named[0][0].key if len(named) == 1 else ""
-    at = resource.get("effectiveDateTime") or (resource.get("effectivePeriod") or {}).get(
-        "start") or ""
+    period = resource.get("effectivePeriod")
+    at = resource.get("effectiveDateTime") or \
+        (period.get("start") if isinstance(period, dict) else None) or ""
     return {REFUSED: {"subject": subject, "analyte": analyte, "at": str(at),
                       "reason": f"{error.http_status} {error.message}"}}
 
 
 def _subject(unit: Unit, sender: str, resource: dict[str, Any],
              requests: Sequence[Request]) -> str | None:
-    reference = str((resource.get("subject") or {}).get("reference") or "")
+    named = resource.get("subject")  # a refused resource: any JSON may be here
+    reference = named.get("reference") if isinstance(named, dict) else None
+    if not isinstance(reference, str):
+        return None
     patient_id: str | None = None
     identifiers: list[tuple[str, str]] = []
     if reference.startswith(_URN):
@@ -48,8 +52,10 @@ def _subject(unit: Unit, sender: str, resource: dict[str, Any],
         if patient is not None:
             stored = unit.find(identity_keys(patient, sender=sender, full_url=reference))
             patient_id = stored.id if stored else None
+            given = patient.get("identifier")
             identifiers = [(str(i.get("system")), str(i.get("value")))
-                           for i in patient.get("identifier") or [] if isinstance(i, dict)]
+                           for i in (given if isinstance(given, list) else [])
+                           if isinstance(i, dict)]
         else:
             key = uuid_key("Patient", reference)
             stored = unit.find([key]) if key else None

@@ -33,7 +33,7 @@ def subjects(publication: Publication, batch: int = BATCH) -> Iterator[SubjectDa
             documents = {key: elements for kind, names in READ_ELEMENTS.items()
                          for key, elements in stored_elements(unit, kind, part, names).items()}
         for record in records:
-            yield SubjectData(record, recomputer.endpoints_of(record), documents)
+            yield SubjectData(record, recomputer.readable_endpoints(record), documents)
 
 
 def export_sdtm(publication: Publication, out: Path, fmt: str, *,

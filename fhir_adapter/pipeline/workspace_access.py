@@ -129,13 +129,14 @@ class Workspace:
             known = self._audit
             added = {r.id: audit_entry(r)
                      for r in unit.audit_rows_by_id([i for i in ids if i not in known])}
+            faults = unit.recompute_faults()
         self._audit = {i: known[i] if i in known else added[i] for i in ids if i in known
                        or i in added}
         audit = list(self._audit.values())
         records = [kept[s] if s in kept else fresh[s] for s in stamps]  # in subject order
         return build_snapshot(records, statuses, pipeline.study, pipeline.mapper.catalogue,
                               audit=audit, pseudonym=pseudonyms.id, number=decimal_text,
-                              previous=previous), stamps
+                              previous=previous, faults=faults), stamps
 
 
 def audit_entry(row: Any) -> AuditEntry:

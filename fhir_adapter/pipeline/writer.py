@@ -13,12 +13,14 @@ savepoint per line. The steps are the same for each:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
 from fhir_adapter.errors import (
     AdapterError,
+    EntryFault,
     Issue,
     ProfileError,
     ReferenceError_,
@@ -53,6 +55,8 @@ from fhir_adapter.store.tokens import Principal
 from fhir_adapter.validation import BASE_SD, BUNDLE_SOURCE, LOCAL_REFERENCE, Validator
 
 __all__ = ["AfterChange", "Shared", "Writer", "keys_of", "peers_of"]
+
+log = logging.getLogger("fhir_adapter.pipeline")
 
 #: What follows a change, inside its transaction: the participants it touched, recomputed
 #: (``after_change``) or queued for the end of a bulk load (``after_queue``).
@@ -112,7 +116,10 @@ class Writer:
             with self.store.read() as unit:
                 for request in requests:
                     if request.resource is not None:
-                        plan(unit, request, sender=sender, file=file)
+                        try:
+                            plan(unit, request, sender=sender, file=file)
+                        except AdapterError:
+                            continue  # refused in its own transaction, with this reason
             shared = (targets_of(requests)[0], stable_targets(requests))
         peers = peers_of(requests)
         answers: dict[int, EntryOutcome] = {}
@@ -124,6 +131,13 @@ class Writer:
             except AdapterError as exc:
                 exc.located(file=file, entry=request.index)
                 answers[request.index] = _refused(request, exc)
+            except Exception:  # a fault of the adapter: this entry's alone, rolled back
+                log.exception("entry %s of a batch failed on a fault of the adapter",
+                              request.index)
+                fault = EntryFault("this entry failed on a fault of the adapter; it was not "
+                                   "kept, and the fault has been logged",
+                                   where=request.where(file))
+                answers[request.index] = _refused(request, fault)
         return [answers[r.index] for r in requests]
 
     def lines(self, unit: Unit, requests: list[Request], sender: str,

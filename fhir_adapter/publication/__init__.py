@@ -52,5 +52,5 @@ class Publication:
         builder = self.key.builder(self.key.for_reading())
         with self.store.read() as unit:
             records = unit.records()
-        return builder.to_csv([self.recomputer.endpoints_of(r) for r in records],
+        return builder.to_csv([self.recomputer.readable_endpoints(r) for r in records],
                               records=records)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from fhir_adapter.fhir.primitives import DECIMAL_DIGITS
 from fhir_adapter.publication.pseudonyms import PseudonymKey
 from fhir_adapter.results import ResultResource, content_hash
 from fhir_adapter.store import ResultRow, Store, Unit
@@ -17,7 +18,7 @@ from fhir_adapter.trial.definitions import AnalyteCatalogue, StudyDefinition
 from fhir_adapter.trial.endpoints import compute
 from fhir_adapter.trial.model import ParticipantEndpoints, ParticipantRecord
 
-__all__ = ["STALE_BATCH", "WITHDRAWN", "RecomputeReport", "Recomputer"]
+__all__ = ["STALE_BATCH", "WITHDRAWN", "RecomputeReport", "Recomputer", "fault_of"]
 
 WITHDRAWN = "entered-in-error"
 #: Queued participants recomputed per transaction by ``recompute_stale``.
@@ -32,6 +33,8 @@ class RecomputeReport:
     amended: list[str] = field(default_factory=list)
     withdrawn: list[str] = field(default_factory=list)
     unchanged: int = 0
+    #: subject -> why its results could not be computed (they were left as they were)
+    faults: dict[str, str] = field(default_factory=dict)
 
     @property
     def changed(self) -> list[str]:
@@ -42,6 +45,7 @@ class RecomputeReport:
         self.amended += other.amended
         self.withdrawn += other.withdrawn
         self.unchanged += other.unchanged
+        self.faults.update(other.faults)
 
 
 class Recomputer:
@@ -55,13 +59,23 @@ class Recomputer:
         self.key = key
 
     def endpoints_of(self, record: ParticipantRecord) -> ParticipantEndpoints:
+        """The endpoints of one participant; raises when its values are beyond the arithmetic
+        (``recompute`` marks it with the reason)."""
         return compute(record, self.study, self.catalogue)
+
+    def readable_endpoints(self, record: ParticipantRecord) -> ParticipantEndpoints:
+        """The endpoints of one participant for a reader of every participant: none when they
+        cannot be computed (that participant is marked), so that the reader goes on."""
+        try:
+            return self.endpoints_of(record)
+        except (ArithmeticError, ValueError):
+            return ParticipantEndpoints(record.participant.subject)
 
     def endpoints(self) -> list[ParticipantEndpoints]:
         """The endpoints of every participant, from the stored data."""
         with self.store.read() as unit:
             records = unit.records()
-        return [self.endpoints_of(r) for r in records]
+        return [self.readable_endpoints(r) for r in records]
 
     def recompute(self, unit: Unit, subjects: Iterable[str]) -> RecomputeReport:
         """Bring the results of these participants (only) up to date, inside ``unit``."""
@@ -71,12 +85,23 @@ class Recomputer:
             return report
         builder = self.key.builder(self.key.in_unit(unit))
         records = {r.participant.subject: r for r in unit.records(wanted)}
+        done = []
         for subject in wanted:
             record = records.get(subject)
-            produced = builder.endpoint_resources(self.endpoints_of(record)) if record else []
+            produced: list[ResultResource] = []
+            if record is not None:
+                try:  # computed and built before anything of it is written
+                    produced = builder.endpoint_resources(self.endpoints_of(record))
+                except (ArithmeticError, ValueError) as exc:
+                    # values the arithmetic cannot hold: this participant's results stay as
+                    # they were, it is marked with the reason, the others go on
+                    report.faults[subject] = fault_of(record, exc)
+                    unit.mark_fault(subject, report.faults[subject])
+                    continue
             stored = {row.key: row for row in unit.results(subject=subject)}
             _store_results(unit, subject, produced, stored, report)
-        unit.clear_stale(wanted)
+            done.append(subject)
+        unit.clear_stale(done)
         return report
 
     def queue(self, unit: Unit, subjects: set[str]) -> None:
@@ -109,6 +134,24 @@ class Recomputer:
             subjects = {p.subject for p in unit.participants()}
             subjects |= {r.subject for r in unit.results()}
             return self.recompute(unit, subjects)
+
+
+def fault_of(record: ParticipantRecord, exc: Exception) -> str:
+    """Why a participant's endpoints cannot be computed, naming the value at fault when one
+    is not a number the adapter holds (``fhir.primitives.DECIMAL_DIGITS``)."""
+    whole, places = DECIMAL_DIGITS
+    for m in record.measurements:
+        if not m.value.is_finite():
+            problem = "is not a finite number"
+        elif m.value and not -places <= m.value.adjusted() < whole:
+            problem = f"is beyond {whole} digits before the point and {places} after it"
+        else:
+            continue
+        return (f"results not computed: {m.analyte} {m.value} {m.unit} of "
+                f"{m.at.date().isoformat()} {problem}; they stay as they were until this value "
+                "is corrected")
+    return (f"results not computed: the endpoint arithmetic failed ({type(exc).__name__}); "
+            "they stay as they were until the data change")
 
 
 def _store_results(unit: Unit, subject: str, produced: list[ResultResource],

@@ -90,7 +90,7 @@ class Summaries:
                 rows.setdefault(row.subject, []).append(as_resource(row))
             for subject in batch:
                 record = records.get(subject)
-                endpoints = self.recomputer.endpoints_of(record) if record else \
+                endpoints = self.recomputer.readable_endpoints(record) if record else \
                     ParticipantEndpoints(subject)
                 self._digests[subject] = _Digest(stamps[subject], _summarised(endpoints, medians),
                                                  summary_period(rows.get(subject, [])))

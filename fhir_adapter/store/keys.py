@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 __all__ = [
+    "KEY_MAX",
     "content_hash",
     "describe_key",
     "from_db_time",
@@ -31,8 +32,21 @@ _IDENT, _ID, _UUID = "ident", "id", "uuid"
 _UUID_PREFIX = "urn:uuid:"
 
 
+#: The longest key kept as written; a longer one (an identifier of hundreds of characters,
+#: which R4 allows) is kept as the SHA-256 of its text, so that every database holds it alike
+#: (``resource_key.key`` and ``measurement.specimen_key`` are VARCHAR(600)).
+KEY_MAX = 512
+
+
+def _bounded(kind: str, resource_type: str, rest: str) -> str:
+    key = f"{kind}|{resource_type}|{rest}"
+    if len(key) <= KEY_MAX:
+        return key
+    return f"{kind}|{resource_type}|sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 def identifier_key(resource_type: str, system: str, value: str) -> str:
-    return f"{_IDENT}|{resource_type}|{system}|{value}"
+    return _bounded(_IDENT, resource_type, f"{system}|{value}")
 
 
 def identifier_prefix(resource_type: str) -> str:
@@ -41,14 +55,14 @@ def identifier_prefix(resource_type: str) -> str:
 
 
 def sender_id_key(resource_type: str, sender: str, resource_id: str) -> str:
-    return f"{_ID}|{resource_type}|{sender}|{resource_id}"
+    return _bounded(_ID, resource_type, f"{sender}|{resource_id}")
 
 
 def uuid_key(resource_type: str, full_url: str) -> str | None:
     """The key of a ``urn:uuid:`` fullUrl; None for any other fullUrl."""
     if not full_url.startswith(_UUID_PREFIX):
         return None
-    return f"{_UUID}|{resource_type}|{full_url[len(_UUID_PREFIX):].lower()}"
+    return _bounded(_UUID, resource_type, full_url[len(_UUID_PREFIX):].lower())
 
 
 def is_identifier_key(key: str, resource_type: str, system: str | None, value: str) -> bool:
@@ -81,12 +95,13 @@ def identity_keys(
     """Every key naming this resource, strongest first: identifiers, sender and id, urn:uuid."""
     rtype = str(resource.get("resourceType", ""))
     keys: list[str] = []
-    for ident in resource.get("identifier") or []:
+    identifiers = resource.get("identifier")  # keyed before validation: any JSON may be here
+    for ident in identifiers if isinstance(identifiers, list) else []:
         if isinstance(ident, dict) and ident.get("system") and ident.get("value"):
             keys.append(identifier_key(rtype, str(ident["system"]), str(ident["value"])))
     if resource.get("id"):
         keys.append(sender_id_key(rtype, sender, str(resource["id"])))
-    uuid = uuid_key(rtype, full_url) if full_url else None
+    uuid = uuid_key(rtype, full_url) if isinstance(full_url, str) else None
     if uuid is not None:
         keys.append(uuid)
     return list(dict.fromkeys(keys))

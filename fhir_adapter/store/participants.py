@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from fhir_adapter.errors import ConflictError
+from fhir_adapter.errors import ConflictError, InvalidResource
 from fhir_adapter.store.base import UnitBase
 from fhir_adapter.store.fast import FastInsert
 from fhir_adapter.store.keys import from_db_time, to_utc
@@ -19,6 +19,12 @@ from fhir_adapter.store.schema import enrollment, infusion, measurement, partici
 from fhir_adapter.trial.model import Infusion, Measurement, ParticipantRecord
 
 __all__ = ["ParticipantRepository"]
+
+#: The longest subject code the store holds (``participant.subject``): a longer one is refused
+#: on every database alike (it is what the results are published under, so it is not hashed).
+SUBJECT_MAX = 200
+#: The longest identifier system and value ``enroll`` keeps (``enrollment.system``, ``.value``).
+ENROLLED_MAX = 300
 
 _BY_SUBJECT = select(participant).where(participant.c.subject == bindparam("subject"))
 _BY_PATIENT = select(participant).where(participant.c.patient_id == bindparam("patient_id"))
@@ -56,6 +62,7 @@ class ParticipantRepository(UnitBase):
     def upsert_participant(self, subject: str, *, status: str, **fields: Any) -> ParticipantRow:
         """Create or update a participant; ``fields``: patient_id, research_subject_id, sex,
         birth_date (a None value leaves the stored one)."""
+        _check_subject(subject)
         values = {k: v for k, v in fields.items() if v is not None}
         now = self.now()
         self._by_subject.clear()
@@ -94,6 +101,10 @@ class ParticipantRepository(UnitBase):
 
     def enroll(self, system: str, value: str, subject: str, *, status: str) -> None:
         """Record that the Patient with this identifier is ``subject`` (before or after it came)."""
+        _check_subject(subject)
+        if max(len(system), len(value)) > ENROLLED_MAX:
+            raise InvalidResource(f"an identifier system or value of more than {ENROLLED_MAX} "
+                                  "characters cannot be enrolled")
         self._by_subject.clear()
         self._by_patient.clear()
         if self.participant(subject) is None:
@@ -209,6 +220,12 @@ class ParticipantRepository(UnitBase):
             if row.subject in records:
                 records[row.subject].measurements.append(_measurement(row))
         return list(records.values())
+
+
+def _check_subject(subject: str) -> None:
+    if len(subject) > SUBJECT_MAX:
+        raise InvalidResource(f"a subject code of {len(subject)} characters: at most "
+                              f"{SUBJECT_MAX} are kept")
 
 
 def _participant(row: Any) -> ParticipantRow:

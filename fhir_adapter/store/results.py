@@ -117,22 +117,26 @@ class ResultRepository(UnitBase):
 
     # -- participants whose results wait for a recomputation ------------------------------
     def mark_stale(self, subjects: Sequence[str]) -> None:
-        """Queue these participants for a recomputation (once each, however often queued)."""
+        """Queue these participants for a recomputation (once each, however often queued);
+        a fault recorded for one of them is forgotten: its data changed, it is tried again."""
         if not subjects:
             return
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
         now = to_utc(self.now())
+        statement = dialect.insert(recompute_pending)
         self.conn.execute(
-            dialect.insert(recompute_pending).on_conflict_do_nothing(),
+            statement.on_conflict_do_update(index_elements=[recompute_pending.c.subject],
+                                            set_={"fault": None, "failed_at": None}),
             [{"subject": s, "queued_at": now} for s in sorted(set(subjects))],
         )
 
     def stale_subjects(self, *, limit: int | None = None, claim: bool = False) -> list[str]:
-        """Queued participants, in subject order (``limit`` of them). With ``claim`` (in a
-        writing unit) they are locked until it ends, and those another unit holds are skipped:
-        processes recomputing the queue at once on PostgreSQL take different participants
-        (SQLite has one writer at a time anyway)."""
-        query = select(recompute_pending.c.subject).order_by(recompute_pending.c.subject)
+        """Queued participants, in subject order (``limit`` of them), those whose
+        recomputation failed left out. With ``claim`` (in a writing unit) they are locked until
+        it ends, and those another unit holds are skipped: processes recomputing the queue at
+        once on PostgreSQL take different participants (SQLite has one writer at a time)."""
+        query = (select(recompute_pending.c.subject).where(recompute_pending.c.fault.is_(None))
+                 .order_by(recompute_pending.c.subject))
         if limit is not None:
             query = query.limit(limit)
         if claim:
@@ -140,10 +144,27 @@ class ResultRepository(UnitBase):
         return [str(s) for s in self.conn.execute(query).scalars()]
 
     def clear_stale(self, subjects: Sequence[str]) -> None:
-        """These participants' results are current: off the queue."""
+        """These participants' results are current: off the queue (and their faults gone)."""
         for part in in_batches(subjects):
             self.conn.execute(delete(recompute_pending).where(
                 recompute_pending.c.subject.in_(part)))
+
+    def mark_fault(self, subject: str, fault: str) -> None:
+        """The recomputation of ``subject`` failed for this reason: kept, apart from the queue."""
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        now = to_utc(self.now())
+        statement = dialect.insert(recompute_pending).values(
+            subject=subject, queued_at=now, fault=fault, failed_at=now)
+        self.conn.execute(statement.on_conflict_do_update(
+            index_elements=[recompute_pending.c.subject],
+            set_={"fault": fault, "failed_at": now}))
+
+    def recompute_faults(self) -> dict[str, str]:
+        """Subject -> why its results could not be recomputed (they stay as they were)."""
+        rows = self.conn.execute(
+            select(recompute_pending.c.subject, recompute_pending.c.fault)
+            .where(recompute_pending.c.fault.is_not(None)).order_by(recompute_pending.c.subject))
+        return {str(r.subject): str(r.fault) for r in rows}
 
     def record_audit(self, who: str, action: str, resources: Sequence[str | dict[str, Any]],
                      outcome: str) -> None:

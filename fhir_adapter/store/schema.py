@@ -205,11 +205,15 @@ adapter_secret = Table(
 #: Participants whose data changed and whose results are not recomputed yet: a bulk load
 #: queues them with each chunk of lines (in the chunk's transaction) and recomputes each once
 #: at the end of the load; a queue left by a load that stopped is taken up by the next one.
+#: A participant whose recomputation failed keeps its row with the ``fault`` (and is claimed no
+#: more) until its data change again: it blocks neither the others nor the next opening.
 recompute_pending = Table(
     "recompute_pending",
     metadata,
     Column("subject", String(200), primary_key=True),
     Column("queued_at", Instant, nullable=False),
+    Column("fault", Text),
+    Column("failed_at", Instant),
 )
 
 #: SMART Backend Services clients: their public keys (a JWKS, or where to fetch it) and the

@@ -34,5 +34,7 @@ def publish(value: Decimal | None, kind: str) -> Decimal | None:
     if value is None:
         return None
     with localcontext() as ctx:
-        ctx.prec = WORK_PRECISION
+        # enough digits for the whole number and its places: a quantize beyond the context's
+        # precision raises InvalidOperation (a ratio of extreme values needs more than 34)
+        ctx.prec = max(WORK_PRECISION, value.adjusted() + PLACES[kind] + 2)
         return value.quantize(Decimal(1).scaleb(-PLACES[kind]), rounding=ROUND_HALF_UP)

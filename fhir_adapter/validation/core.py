@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -31,8 +32,20 @@ def base_source(type_key: str) -> str:
     return BASE_SD + type_key.split(".")[0]
 
 
+#: R4 id (datatypes.html#id): 1 to 64 of these characters.
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+#: A urn:uuid: names a UUID (RFC 4122 section 3; R4 datatypes.html#uuid), in either case.
+_UUID_URN = re.compile(r"urn:uuid:[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+_URIS = frozenset({"uri", "url", "canonical", "uuid"})
+#: R4 strings SHALL NOT exceed 1 MB (datatypes.html#string); base64Binary and xhtml excepted.
+STRING_MAX_BYTES = 1024 * 1024
+_UNBOUNDED = frozenset({"base64Binary", "xhtml"})
+
+
 def json_type_problem(type_key: str, value: Any) -> str | None:
     """Why ``value`` is not the JSON a primitive of ``type_key`` must be, or None."""
+    if type_key in _STRINGS and isinstance(value, str):
+        return _string_problem(type_key, value)
     if type_key in _NUMBERS:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"{type_key} must be a JSON number, got {_show(value)}"
@@ -43,6 +56,21 @@ def json_type_problem(type_key: str, value: Any) -> str | None:
             return f"boolean must be JSON true or false, got {_show(value)}"
     elif type_key in _STRINGS and not isinstance(value, str):
         return f"{type_key} must be a JSON string, got {_show(value)}"
+    return None
+
+
+def _string_problem(type_key: str, value: str) -> str | None:
+    # R4 strings SHOULD hold no character below U+0020 but tab, CR and LF; a NUL is refused,
+    # as neither database would keep it alike (PostgreSQL holds none in text or jsonb)
+    if "\x00" in value:
+        return f"{type_key} holds the character U+0000 (NUL), which FHIR strings may not"
+    if type_key not in _UNBOUNDED and len(value) > STRING_MAX_BYTES // 4 and \
+            len(value.encode("utf-8")) > STRING_MAX_BYTES:
+        return f"{type_key} of {len(value.encode('utf-8'))} bytes: FHIR strings hold 1 MB at most"
+    if type_key == "id" and not _ID.fullmatch(value):
+        return f"id {_show(value)} is not 1 to 64 of A-Z, a-z, 0-9, '-' and '.'"
+    if type_key in _URIS and value[:9].lower() == "urn:uuid:" and not _UUID_URN.fullmatch(value):
+        return f"{_show(value)} is not a UUID (urn:uuid: must be followed by one, RFC 4122)"
     return None
 
 
@@ -151,7 +179,9 @@ class CoreModel:
             many = isinstance(value, list)
             for i, item in enumerate(items):
                 where = f"{path}.{name}[{i}]" if many else f"{path}.{name}"
-                problem = json_type_problem(element.type, item) if item is not None else None
+                # a resource's own id is an R4 id, though its definition says System.String
+                kind = "id" if name == "id" and key in self.resources else element.type
+                problem = json_type_problem(kind, item) if item is not None else None
                 if problem is not None:
                     out.append(Issue("error", "structure", where, problem,
                                      source=base_source(key), rule="type"))

@@ -12,7 +12,8 @@ __all__ = ["SUMMARY_FIELDS", "latest_values", "overview", "overview_row"]
 
 #: The fields of a row besides the latest value of each analyte.
 SUMMARY_FIELDS = ("subject", "status", "sex", "age_at_day0", "day0", "visits_with_value",
-                  "visits_missed", "missed_visits", "values_out_of_window")
+                  "visits_missed", "missed_visits", "values_out_of_window",
+                  "results_not_computed")
 
 
 def latest_values(snapshot: Snapshot, view: ParticipantView) -> dict[str, str]:
@@ -32,7 +33,7 @@ def overview_row(snapshot: Snapshot, view: ParticipantView) -> dict[str, Any]:
         "subject": view.subject, "status": view.status, "sex": view.record.participant.sex or "",
         "age_at_day0": snapshot.age_at_day0(view), "day0": day0.isoformat() if day0 else None,
         "visits_with_value": None, "visits_missed": None, "missed_visits": [],
-        "values_out_of_window": None,
+        "values_out_of_window": None, "results_not_computed": view.fault,
     }
     if assignment is not None:
         present = {v for a in assignment.placements for v in assignment.visits(a)}

@@ -1,13 +1,15 @@
 """The queries list: everything that needs a data manager's action, safety signals first.
 
 Kinds (each query names the participant, analyte, time, reason and the source where it has
-them): ``safety`` (ALT/AST CTCAE grade at or above the threshold at any time after Day 0;
-creatinine rise from baseline at or above the threshold), ``out-of-window`` (a value after Day 0
-in no visit window), ``missed`` (a scheduled visit whose window passed without a value, one query
-per participant and visit naming the analytes), ``preliminary`` (a result never finalised),
-``implausible`` (outside the plausible range of ``mappings/analytes.toml``), ``refused`` (a call or
-entries refused, from the audit) and ``not-enrolled`` (data received for patients who are not
-participants: counts only, no identity).
+them): ``not-computed`` (a participant whose results could not be recomputed, with the reason:
+they stay as they were until its data change), ``safety`` (ALT/AST CTCAE grade at or above the
+threshold at any time after Day 0; creatinine rise from baseline at or above the threshold),
+``out-of-window`` (a value after Day 0 in no visit window), ``missed`` (a scheduled visit whose
+window passed without a value, one query per participant and visit naming the analytes),
+``preliminary`` (a result never finalised), ``implausible`` (outside the plausible range of
+``mappings/analytes.toml``), ``refused`` (a call or entries refused, from the audit) and
+``not-enrolled`` (data received for patients who are not participants: counts only, no
+identity).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from fhir_adapter.terminology import outside_plausible
 from fhir_adapter.trial.endpoints.common import HUNDRED
@@ -31,6 +33,7 @@ __all__ = ["KINDS", "Query", "queries"]
 
 #: kind -> its title, in the order the list shows them.
 KINDS: dict[str, str] = {
+    "not-computed": "results not computed",
     "safety": "safety signal",
     "out-of-window": "value outside every visit window",
     "missed": "visit missed",
@@ -66,10 +69,13 @@ def queries(snapshot: Snapshot, rules: QueryRules) -> list[Query]:
     found: list[Query] = []
     plan = scheduled(snapshot)
     for view in snapshot.participants:
-        found += _safety(snapshot, view, rules)
-        found += _outside(snapshot, view)
-        found += _missed(snapshot, view, plan)
-        found += _values(snapshot, view)
+        try:
+            found += _safety(snapshot, view, rules) + _outside(snapshot, view) + \
+                _missed(snapshot, view, plan) + _values(snapshot, view)
+        except (ArithmeticError, ValueError) as exc:  # values beyond the arithmetic
+            view.fault = view.fault or f"results not computed: {type(exc).__name__}"
+        if view.fault:
+            found.append(Query("not-computed", view.fault, view.subject))
     found += _audit(snapshot)
     zone = snapshot.study.timezone
     found = [replace(q, at=q.at.astimezone(zone)) if q.at else q for q in found]
@@ -109,11 +115,16 @@ def _safety(snapshot: Snapshot, view: ParticipantView, rules: QueryRules) -> lis
             rise = HUNDRED * (m.value - baseline.value) / baseline.value
             if rise >= rules.creatinine_rise_pct:
                 out.append(Query("safety", f"creatinine {snapshot.number(m.value)} {m.unit}: "
-                                 f"+{rise.quantize(Decimal('0.1'))} % from baseline "
+                                 f"+{_tenths(rise)} % from baseline "
                                  f"{snapshot.number(baseline.value)}", view.subject,
                                  CREATININE, p.window or "", m.at,
                                  snapshot.source_id(m.source)))
     return out
+
+
+def _tenths(value: Decimal) -> Decimal:
+    """To one place, however large (the default context holds 28 digits only)."""
+    return value.quantize(Decimal("0.1"), context=Context(prec=max(28, value.adjusted() + 3)))
 
 
 def _outside(snapshot: Snapshot, view: ParticipantView) -> list[Query]:

@@ -91,12 +91,14 @@ class ParticipantView:
     schedule and the queries need only the visit assignment)."""
 
     def __init__(self, record: ParticipantRecord, status: str, assignment: VisitAssignment | None,
-                 endpoints: Callable[[], ParticipantEndpoints]) -> None:
+                 endpoints: Callable[[], ParticipantEndpoints], fault: str | None = None) -> None:
         self.record = record
         self.status = status
         self.assignment = assignment  # None without Day 0
         self._compute = endpoints
         self._endpoints: ParticipantEndpoints | None = None
+        #: why this participant's results could not be computed (the store's mark), or None
+        self.fault = fault
         self._memo: dict[Hashable, Any] = {}
 
     def memo(self, key: Hashable, make: Callable[[], T]) -> T:
@@ -109,8 +111,13 @@ class ParticipantView:
 
     @property
     def endpoints(self) -> ParticipantEndpoints:
+        """Its endpoints; none when its values are beyond the arithmetic (``fault`` says so)."""
         if self._endpoints is None:
-            self._endpoints = self._compute()
+            try:
+                self._endpoints = self._compute()
+            except (ArithmeticError, ValueError) as exc:
+                self._endpoints = ParticipantEndpoints(self.subject)
+                self.fault = self.fault or f"results not computed: {type(exc).__name__}"
         return self._endpoints
 
     @property
@@ -185,12 +192,14 @@ def build_snapshot(
     pseudonym: Callable[[str], str],
     number: Callable[[Decimal | None], str] = plain_number,
     previous: Snapshot | None = None,
+    faults: dict[str, str] | None = None,
 ) -> Snapshot:
     """Assign every participant's values to visits and compute their endpoints, once.
 
     A participant whose record and status are equal to those in ``previous`` keeps its view
     there (its visit assignment, endpoints and memos are functions of the record alone): after
-    a write, only the participants it changed are computed again."""
+    a write, only the participants it changed are computed again. ``faults``: why the results
+    of a participant could not be computed (the store's marks)."""
     views = []
     kept = {} if previous is None else previous._by_subject
     for record in records:
@@ -198,10 +207,14 @@ def build_snapshot(
         old = kept.get(record.participant.subject)
         if old is not None and old.status == status and (old.record is record
                                                           or old.record == record):
+            if faults and record.participant.subject in faults:
+                old.fault = faults[record.participant.subject]
             views.append(old)
             continue
         infusion = record.day0
+        subject = record.participant.subject
         assignment = assign_visits(record.measurements, infusion, study) if infusion else None
         views.append(ParticipantView(record, status, assignment,
-                                     partial(compute, record, study, catalogue)))
+                                     partial(compute, record, study, catalogue),
+                                     (faults or {}).get(subject)))
     return Snapshot(study, catalogue, views, list(audit), pseudonym, number)
