@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     tokens_file: Path = Path("fhir-adapter-tokens.json")
     push_url: str | None = None
     push_token: str | None = None
+    #: the longest wait a research server's Retry-After may ask of ``push`` and its worker
+    #: (seconds); a longer one is cut to it
+    push_max_retry_after: float = 120.0
     #: the SMART Backend Services client the research server registered for ``push`` (its
     #: private key: ``ehr_key_file``, the site's one key pair, whose public set is served at
     #: /.well-known/jwks.json); when set, push asks the research server's token endpoint for

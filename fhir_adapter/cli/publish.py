@@ -85,6 +85,7 @@ def push(
                                            "queued")] = 180.0,
 ) -> None:
     """Send the queued result changes as transactions to a research FHIR server."""
+    from fhir_adapter.outbound import RetryPolicy
     from fhir_adapter.outbound import push as send
     from fhir_adapter.outbound.smart import push_auth
 
@@ -97,8 +98,9 @@ def push(
     if target:
         err.print(f"push to {target}: at most {timeout:g} s", markup=False)
     auth = push_auth(settings, target) if target else None
+    policy = RetryPolicy(max_retry_after=settings.push_max_retry_after)
     report = send(pipeline.outbox, pipeline.push_bundle, to_url=target,
-                  token=settings.push_token, auth=auth, all=all_, timeout=timeout,
+                  token=settings.push_token, auth=auth, all=all_, timeout=timeout, policy=policy,
                   progress=lambda line: err.print(line, markup=False, soft_wrap=True))
     for line in report.lines():
         out.print(line, markup=False, soft_wrap=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +67,7 @@ class OutboxItem:
     last_error: str | None = None
     created_at: datetime | None = None
     delivered_at: datetime | None = None
+    lease_until: datetime | None = None
 
     @classmethod
     def of(cls, row: Any) -> OutboxItem:
@@ -93,6 +95,30 @@ class _Batch:
     def ids(self, keys: Sequence[str] | None = None) -> list[int]:
         chosen = self.groups if keys is None else keys
         return [i for key in chosen for i in self.groups[key]]
+
+
+_ENTRY = re.compile(r"Bundle\.entry\[(\d+)\]")
+
+
+def _named_results(outcome: dict[str, Any] | None, bundle: dict[str, Any],
+                   keys: Sequence[str]) -> list[str]:
+    """The result keys whose entries the server's OperationOutcome names (its issues'
+    ``expression``, FHIR R4 operationoutcome: Bundle.entry[n]...); entries that carry no result
+    (the study, a Patient) name none."""
+    wanted = set(keys)
+    found: list[str] = []
+    entries = bundle.get("entry") or []
+    for issue in (outcome or {}).get("issue") or []:
+        for text in [*(issue.get("expression") or []), *(issue.get("location") or [])]:
+            match = _ENTRY.match(str(text))
+            if match is None or int(match.group(1)) >= len(entries):
+                continue
+            resource = entries[int(match.group(1))].get("resource") or {}
+            for identifier in resource.get("identifier") or []:
+                value = identifier.get("value") if isinstance(identifier, dict) else None
+                if value in wanted and value not in found:
+                    found.append(value)
+    return found
 
 
 def error_text(exc: Transient | Rejected) -> str:
@@ -176,8 +202,11 @@ class Sender:
                                   f"{delay:.1f} s, at {when:%H:%M:%S}Z")
                 self.sleep(delay)
 
-    def _send(self, batch: _Batch, keys: list[str], attempt: int) -> bool:
-        """POST the keys' Bundle; on a refusal that may concern one result, split to find it.
+    def _send(self, batch: _Batch, keys: list[str], attempt: int, *, depth: int = 0) -> bool:
+        """POST the keys' Bundle. A refusal that may concern one result is that result's final
+        word, never retried: the results the server's OperationOutcome names fail, the others
+        go once more together; when it names none (or the others are refused again), each goes
+        alone, once. So a server that refuses everything gets about one request per result.
         True when every row of ``keys`` is settled (delivered or failed)."""
         bundle = self.build(keys)
         entries = len(bundle.get("entry") or [])
@@ -187,14 +216,14 @@ class Sender:
                 self.client.post_transaction(bundle)
         except Rejected as exc:
             if len(keys) > 1 and exc.status in _CONTENT_STATUSES:
-                half = len(keys) // 2
-                settled = [self._send_part(batch, part, attempt)
-                           for part in (keys[:half], keys[half:])]
+                named = _named_results(exc.outcome, bundle, keys) if depth == 0 else []
+                if named and len(named) < len(keys):
+                    self._fail(batch, named, exc)
+                    rest = [k for k in keys if k not in named]
+                    return self._send_part(batch, rest, attempt, depth=1)
+                settled = [self._send_part(batch, [key], attempt, depth=2) for key in keys]
                 return all(settled)
-            ids = batch.ids(keys)
-            self.outbox.outbox_failed(ids, error=error_text(exc))
-            self.tally.failed += len(ids)
-            self.tally.errors.append(exc.message)
+            self._fail(batch, keys, exc)
             return True
         ids = batch.ids(keys)
         self.outbox.outbox_delivered(ids, at=self.clock())
@@ -202,10 +231,16 @@ class Sender:
         self.tally.resources += entries
         return True
 
-    def _send_part(self, batch: _Batch, keys: list[str], attempt: int) -> bool:
+    def _fail(self, batch: _Batch, keys: list[str], exc: Rejected) -> None:
+        ids = batch.ids(keys)
+        self.outbox.outbox_failed(ids, error=error_text(exc))
+        self.tally.failed += len(ids)
+        self.tally.errors.append(exc.message)
+
+    def _send_part(self, batch: _Batch, keys: list[str], attempt: int, *, depth: int) -> bool:
         try:
-            return self._send(batch, keys, attempt)
-        except Transient as exc:  # this part of a split batch waits for a later try
+            return self._send(batch, keys, attempt, depth=depth)
+        except Transient as exc:  # this part of a refused batch waits for a later try
             self._retry_later(batch.ids(keys), exc, self.policy.delay(attempt, exc.retry_after))
             return False
 

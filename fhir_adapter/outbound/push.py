@@ -35,6 +35,7 @@ class PushReport:
     delivered: int = 0
     failed: int = 0
     pending: int = 0  # left for a later try
+    held: int = 0  # pending rows another sender (a push or a server) holds and delivers
     requests: int = 0  # transactions POSTed
     resources: int = 0  # Bundle entries the server accepted
     errors: list[str] = field(default_factory=list)
@@ -51,6 +52,9 @@ class PushReport:
                f"{self.resources} resources)"]
         if self.enqueued:
             out.append(f"--all: {self.enqueued} results queued again")
+        if self.held:
+            out.append(f"  {self.held} result changes are being delivered by another sender "
+                       "at the same time (another push, or the server's worker)")
         out.extend(f"  {message}" for message in self.errors)
         if self.timeout is not None:
             out.append(f"  stopped by --timeout {self.timeout:g} s: {self.pending} result "
@@ -116,7 +120,13 @@ def push(
     tally = sender.tally
     report.delivered, report.failed = tally.delivered, tally.failed
     report.requests, report.resources, report.errors = tally.requests, tally.resources, tally.errors
-    report.pending = len(outbox.outbox_rows(states=("pending",)))
+    # what is left pending and leased was claimed by another sender (this one's claims are
+    # all settled by now): that sender delivers it
+    now = clock()
+    left = [OutboxItem.of(row) for row in outbox.outbox_rows(states=("pending",))]
+    report.held = sum(1 for item in left if item.lease_until is not None
+                      and _utc(item.lease_until) > now)
+    report.pending = len(left) - report.held
     if sender.timed_out:
         report.timeout = timeout
     return report

@@ -44,7 +44,8 @@ class RetryPolicy:
 
     Try ``n`` (1-based) that failed waits ``base * factor**(n-1)`` seconds, capped at ``max_delay``,
     scaled by a random factor in ``[1 - jitter, 1]`` so that many senders do not retry in step.
-    A ``Retry-After`` from the server wins (capped at ``max_retry_after``). ``max_attempts`` is how
+    A ``Retry-After`` from the server wins, cut to ``max_retry_after`` (the setting
+    ``push_max_retry_after``, FHIR_ADAPTER_PUSH_MAX_RETRY_AFTER). ``max_attempts`` is how
     many tries one ``push`` makes before it leaves the rest pending for later.
     """
 
@@ -53,7 +54,7 @@ class RetryPolicy:
     max_delay: float = 300.0
     jitter: float = 0.5
     max_attempts: int = 6
-    max_retry_after: float = 3600.0
+    max_retry_after: float = 120.0
     rng: Callable[[], float] = field(default=random.random, compare=False, repr=False)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:

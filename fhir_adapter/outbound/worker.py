@@ -115,5 +115,6 @@ def start_push_worker(
     client = FhirClient(settings.push_url, token=settings.push_token,
                         auth=push_auth(settings, settings.push_url), session=session,
                         timeouts=timeouts, clock=clock)
+    policy = policy or RetryPolicy(max_retry_after=settings.push_max_retry_after)
     worker = PushWorker(outbox, build, client, policy=policy, clock=clock, interval=interval)
     return worker.start()

@@ -9,14 +9,13 @@ run again from its start, under a new transactionTime, its half-written files di
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 from datetime import UTC, datetime, timedelta
 
 from fhir_adapter.pipeline.bulk_export import ExportRunner
 from fhir_adapter.store.export_files import ExportFiles
 from fhir_adapter.store.exports import ExportJobs
+from fhir_adapter.store.owners import dead_here
 
 __all__ = ["STALE", "ExportWorker"]
 
@@ -25,23 +24,6 @@ log = logging.getLogger("fhir_adapter.export")
 #: A running job whose owner has not moved for this long is taken over.
 STALE = timedelta(seconds=60)
 _IDLE_SECONDS = 2.0
-
-
-def _dead_here(owners: set[str]) -> set[str]:
-    """The owners among these that were processes of this machine and are gone."""
-    host = socket.gethostname()
-    dead = set()
-    for owner in owners:
-        name, _, pid = owner.rpartition(":")
-        if name != host or not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            dead.add(owner)
-        except PermissionError:
-            continue
-    return dead
 
 
 class ExportWorker:
@@ -81,7 +63,7 @@ class ExportWorker:
     def step(self) -> bool:
         """Run one job if one waits; remove what expired. True when a job was run."""
         self.clean()
-        dead = _dead_here(self.jobs.running_owners())
+        dead = dead_here(self.jobs.running_owners())
         job = self.jobs.claim(owner=self.runner.owner, stale=STALE, dead=dead)
         if job is None:
             return False

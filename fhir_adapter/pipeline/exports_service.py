@@ -13,7 +13,8 @@ from fhir_adapter.publication import Publication
 from fhir_adapter.results.group import study_group
 from fhir_adapter.settings import Settings
 from fhir_adapter.store.export_files import ExportFiles
-from fhir_adapter.store.exports import ExportJobs, owner_name
+from fhir_adapter.store.exports import ExportJobs
+from fhir_adapter.store.owners import owner_name
 
 __all__ = ["ExportService", "export_dir", "start_exports"]
 

@@ -3,8 +3,6 @@ restart neither loses one nor serves half of it."""
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,16 +14,13 @@ from fhir_adapter.store.database import Store, Unit
 from fhir_adapter.store.keys import from_db_time, to_utc
 from fhir_adapter.store.schema import bulk_export, endpoint_result
 
-__all__ = ["ACTIVE", "ExportJob", "ExportJobs", "owner_name", "result_subjects"]
+__all__ = ["ACTIVE", "ExportJob", "ExportJobs", "result_subjects"]
 
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = (
     "queued", "running", "completed", "failed", "cancelled")
 ACTIVE = frozenset({QUEUED, RUNNING})
 
 
-def owner_name() -> str:
-    """This process, as a job's owner: host and process id."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from fhir_adapter.store.base import Units
 from fhir_adapter.store.keys import from_db_time, to_utc
+from fhir_adapter.store.owners import dead_here, owner_name
 from fhir_adapter.store.rows import OutboxRow
 from fhir_adapter.store.schema import endpoint_result, outbox
 
@@ -28,29 +29,42 @@ def pending_row(result_key: str, version: int, now: datetime) -> dict[str, Any]:
 class OutboxStore:
     """Claims, delivery outcomes and listings of the ``outbox`` table.
 
-    A claim leases its rows (``next_attempt_at`` moves to the lease end, the state stays
-    ``pending``): a sender killed mid-delivery leaves them to be claimed again when the lease
-    ends. Outcomes change only rows still ``pending``, so a second sender that got there first
-    is never undone."""
+    A claim leases its rows (``lease_until``, the state stays ``pending``): no other sender
+    takes them before the lease ends, not even a ``push`` that does not wait for their next
+    try, and a sender killed mid-delivery leaves them to be claimed again when it ends. Claims
+    are made one at a time: PostgreSQL skips the rows another claim holds locked (``SKIP
+    LOCKED``), SQLite has one writer at a time. Outcomes change only rows still ``pending``, so
+    a second sender that got there first is never undone."""
 
     def __init__(self, store: Units) -> None:
         self.store = store
 
     def claim_outbox(
-        self, *, now: datetime, lease_until: datetime, limit: int, due_only: bool = True
+        self, *, now: datetime, lease_until: datetime, limit: int, due_only: bool = True,
+        holder: str | None = None,
     ) -> list[OutboxRow]:
+        """Lease the oldest pending rows to ``holder`` (``host:pid/name``, default this
+        process): rows another live holder leases are left, even when ``due_only`` is False."""
+        holder = holder or owner_name()
+        moment = to_utc(now)
         with self.store.transaction() as unit:
-            query = select(outbox.c.id).where(outbox.c.state == "pending")
+            held = set(unit.conn.execute(select(outbox.c.lease_holder).distinct().where(
+                outbox.c.state == "pending", outbox.c.lease_until > moment)).scalars())
+            gone = sorted(dead_here({h for h in held if h}))
+            query = select(outbox.c.id).where(outbox.c.state == "pending", or_(
+                outbox.c.lease_until.is_(None), outbox.c.lease_until <= moment,
+                outbox.c.lease_holder == holder, outbox.c.lease_holder.in_(gone)))
             if due_only:
-                query = query.where(outbox.c.next_attempt_at <= to_utc(now))
+                query = query.where(outbox.c.next_attempt_at <= moment)
             query = query.order_by(outbox.c.id).limit(limit)
             if unit.conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             ids = list(unit.conn.execute(query).scalars())
             if not ids:
                 return []
-            unit.conn.execute(update(outbox).where(outbox.c.id.in_(ids))
-                              .values(next_attempt_at=to_utc(lease_until)))
+            unit.conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(
+                next_attempt_at=to_utc(lease_until), lease_until=to_utc(lease_until),
+                lease_holder=holder))
             rows = unit.conn.execute(select(outbox).where(outbox.c.id.in_(ids))
                                      .order_by(outbox.c.id))
             return [_row(r) for r in rows]
@@ -99,7 +113,8 @@ class OutboxStore:
             return
         with self.store.transaction() as unit:
             unit.conn.execute(update(outbox).where(
-                outbox.c.id.in_(list(ids)), outbox.c.state == "pending").values(**values))
+                outbox.c.id.in_(list(ids)), outbox.c.state == "pending").values(
+                    lease_until=None, lease_holder=None, **values))
 
 
 def _row(row: Any) -> OutboxRow:
@@ -107,4 +122,5 @@ def _row(row: Any) -> OutboxRow:
         row.id, row.result_key, row.version, row.state, row.attempts,
         from_db_time(row.next_attempt_at), row.last_error, from_db_time(row.created_at),
         None if row.delivered_at is None else from_db_time(row.delivered_at),
+        None if row.lease_until is None else from_db_time(row.lease_until),
     )

@@ -93,3 +93,5 @@ class OutboxRow:
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
+    #: until when a sender holds it (a claim not settled yet), or None
+    lease_until: datetime | None = None

@@ -179,6 +179,10 @@ outbox = Table(
     Column("last_error", Text),
     Column("created_at", Instant, nullable=False),
     Column("delivered_at", Instant),
+    #: until when a sender (host:pid/sender) holds the row: no other sender takes it before,
+    #: unless that process is gone
+    Column("lease_until", Instant),
+    Column("lease_holder", String(200)),
     Index(None, "state", "next_attempt_at"),
 )
 

@@ -180,3 +180,34 @@ def test_push_with_a_key_the_server_does_not_know_keeps_everything_queued(
     assert done.pending == queued > 0  # nothing lost: all of it waits for the next push
     assert any("invalid_client" in e for e in done.errors), done.errors
     assert _count(base, "Observation") == 0
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql",
+                                                              marks=pytest.mark.postgres)])
+def test_two_pushes_at_once_send_each_result_once(tmp_path: Path, sekmet: str, database: str,
+                                                  request: pytest.FixtureRequest) -> None:
+    """Two ``push`` processes over one store: each claims its own rows (SKIP LOCKED on
+    PostgreSQL, a lease on either), so together they send each queued row once, in as many
+    transactions as one push alone would."""
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'adapter.db'}" if database == "sqlite" else \
+        str(request.getfixturevalue("postgres_url"))
+    pipeline: Any = Pipeline.from_settings(Settings(database_url=url))
+    pipeline.ingest_paths(PARTICIPANT_FILES)
+    queued = len(pipeline.outbox.outbox_rows(states=("pending",)))
+    pipeline.store.close()
+    assert queued > 400
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FHIR_ADAPTER_")}
+    env.update(FHIR_ADAPTER_DATABASE_URL=url, FHIR_ADAPTER_PUSH_TOKEN=TOKEN)
+    command = [str(Path(sys.executable).with_name("fhir-adapter")), "push", "--to", sekmet]
+    both = [subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in both]
+    assert [p.returncode for p in both] == [0, 0], outputs
+    delivered = [int(out.split(": ", 1)[1].split(" delivered")[0]) for out, _ in outputs]
+    requests_made = [int(out.split("(", 1)[1].split(" requests")[0]) for out, _ in outputs]
+    assert sum(delivered) == queued, outputs  # no row delivered twice
+    assert sum(requests_made) == -(-queued // 100), outputs  # each batch of 100 sent once
