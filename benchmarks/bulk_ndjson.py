@@ -33,7 +33,7 @@ import psutil
 
 from benchmarks.data import BULK_TYPES, ORDERS, read_enrollment, write_bulk_export
 
-__all__ = ["MemoryTrace", "main", "orjson_lines", "profile", "run", "show"]
+__all__ = ["MemoryTrace", "main", "orjson_lines", "profile", "run", "show", "timed"]
 
 _MB = 1024 * 1024
 _SETUP = BULK_TYPES[:-1]
@@ -229,6 +229,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     show(run(args.observations, keep=args.keep, order=args.order), args.json)
     return 0
+
+
+def timed(call: Any) -> tuple[float, Any]:
+    """(seconds ``call()`` took, what it returned)."""
+    began = time.perf_counter()
+    out = call()
+    return time.perf_counter() - began, out
 
 
 def show(report: dict[str, Any], json_path: Path | None) -> None:

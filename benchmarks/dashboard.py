@@ -17,11 +17,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bulk_ndjson import _prepared, show
+from benchmarks.bulk_ndjson import _prepared, show, timed
 
 __all__ = ["PAGES", "main", "run"]
 
@@ -29,11 +28,6 @@ __all__ = ["PAGES", "main", "run"]
 PAGES = ("/ui", "/ui?analyte=creatinine", "/ui/participants/{subject}",
          "/ui/participants/{subject}/visits/M3", "/ui/queries", "/ui/summary", "/ui/audit")
 
-
-def _timed(call: Any) -> tuple[float, Any]:
-    began = time.perf_counter()
-    out = call()
-    return time.perf_counter() - began, out
 
 
 def run(observations: int = 20_000) -> dict[str, Any]:
@@ -54,21 +48,21 @@ def run(observations: int = 20_000) -> dict[str, Any]:
             env = {**os.environ, "FHIR_ADAPTER_DATABASE_URL": url}
             command = [str(Path(sys.executable).parent / "fhir-adapter"), "participants",
                        "--format", "csv"]
-            csv_s, done = _timed(lambda: subprocess.run(command, env=env, capture_output=True,
+            csv_s, done = timed(lambda: subprocess.run(command, env=env, capture_output=True,
                                                         cwd=folder, check=True))
             settings = Settings(database_url=url, tokens_file=folder / "no-tokens.json")
             client = TestClient(create_app(settings, pipeline), client=("127.0.0.1", 50000))
             subject = done.stdout.decode().splitlines()[1].split(",")[0]
             pages: dict[str, float] = {}
-            first_s, first = _timed(lambda: client.get("/ui"))
+            first_s, first = timed(lambda: client.get("/ui"))
             assert first.status_code == 200, first.status_code
             workspace = workspace_of(pipeline)  # what its warming thread does next, timed here
             snapshot = workspace.snapshot()
             assert workspace.prepare is not None
-            prepare_s, _ = _timed(lambda: workspace.prepare(snapshot))
+            prepare_s, _ = timed(lambda: workspace.prepare(snapshot))
             for page in PAGES:
                 path = page.format(subject=subject)
-                seconds, answer = _timed(lambda path=path: client.get(path))
+                seconds, answer = timed(lambda path=path: client.get(path))
                 assert answer.status_code == 200, (path, answer.status_code)
                 pages[path] = round(seconds, 3)
             # one participant's value corrected, then the pages asked at once (no warming)
@@ -79,7 +73,7 @@ def run(observations: int = 20_000) -> dict[str, Any]:
             assert not loaded.errors, loaded.errors[0].line()
             after: dict[str, float] = {}
             for path in ("/ui", "/ui?analyte=creatinine"):
-                seconds, answer = _timed(lambda path=path: client.get(path))
+                seconds, answer = timed(lambda path=path: client.get(path))
                 assert answer.status_code == 200, (path, answer.status_code)
                 after[path] = round(seconds, 3)
         finally:

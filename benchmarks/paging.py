@@ -17,19 +17,13 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bulk_ndjson import _prepared, show
+from benchmarks.bulk_ndjson import _prepared, show, timed
 
 __all__ = ["main", "run"]
 
-
-def _timed(call: Any) -> tuple[float, Any]:
-    began = time.perf_counter()
-    out = call()
-    return time.perf_counter() - began, out
 
 
 def run(observations: int = 20_000, count: int = 100, pages: int = 50) -> dict[str, Any]:
@@ -46,14 +40,14 @@ def run(observations: int = 20_000, count: int = 100, pages: int = 50) -> dict[s
         pipeline = _prepared(folder, url)
         try:
             pipeline.ingest_paths([export.observations], sender="bulk")
-            whole_s, whole = _timed(pipeline.result_bundle)
+            whole_s, whole = timed(pipeline.result_bundle)
             settings = Settings(database_url=url, tokens_file=folder / "no-tokens.json")
             client = TestClient(create_app(settings, pipeline), client=("127.0.0.1", 50000))
             times: list[float] = []
             link = f"/fhir/Observation?_count={count}"
             total = 0
             for _ in range(pages):
-                seconds, answer = _timed(lambda link=link: client.get(link))
+                seconds, answer = timed(lambda link=link: client.get(link))
                 assert answer.status_code == 200, answer.text[:300]
                 page = answer.json()
                 times.append(seconds)

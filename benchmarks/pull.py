@@ -16,23 +16,17 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from benchmarks.bulk_ndjson import _prepared, show
+from benchmarks.bulk_ndjson import _prepared, show, timed
 
 __all__ = ["main", "run"]
 
 CREATININE = "2160-0"  # LOINC, serum creatinine (mass/volume)
 
-
-def _timed(call: Any) -> tuple[float, Any]:
-    began = time.perf_counter()
-    out = call()
-    return time.perf_counter() - began, out
 
 
 def run(observations: int = 20_000) -> dict[str, Any]:
@@ -45,18 +39,18 @@ def run(observations: int = 20_000) -> dict[str, Any]:
         try:
             pipeline.ingest_paths([export.observations], sender="bulk")
             since = pipeline.store.clock()
-            whole_s, whole = _timed(pipeline.result_bundle)
-            empty_s, empty = _timed(lambda: pipeline.result_bundle(since))
+            whole_s, whole = timed(pipeline.result_bundle)
+            empty_s, empty = timed(lambda: pipeline.result_bundle(since))
             observation = next(e["resource"] for e in whole["entry"]
                                if e["resource"]["resourceType"] == "Observation")
-            read_s, _ = _timed(lambda: pipeline.read_result("Observation", observation["id"]))
+            read_s, _ = timed(lambda: pipeline.read_result("Observation", observation["id"]))
             subject = {"subject": [observation["subject"]["reference"]]}
-            search_s, found = _timed(lambda: pipeline.search_results("Observation", subject))
+            search_s, found = timed(lambda: pipeline.search_results("Observation", subject))
             line = _last_creatinine_of_the_first_participant(export.observations)
             line["status"] = "amended"  # corrected by the lab: its results are amended
             line["valueQuantity"]["value"] = round(line["valueQuantity"]["value"] * 1.5, 2)
             pipeline.process_resource(line, sender="bulk")
-            changed_s, changed = _timed(lambda: pipeline.result_bundle(since))
+            changed_s, changed = timed(lambda: pipeline.result_bundle(since))
         finally:
             pipeline.store.close()
     return {

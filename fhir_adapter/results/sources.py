@@ -71,7 +71,8 @@ def pseudonymous_source(
     resource["identifier"] = [{"system": SYSTEMS["source-observation"], "value": source_id}]
     status = stored.get("status")
     resource["status"] = status if status in _STATUSES else "unknown"
-    category = _category(stored.get("category"))
+    category = _known_codes(stored.get("category"), OBSERVATION_CATEGORY,
+                            OBSERVATION_CATEGORY_DISPLAY)
     if category:
         resource["category"] = category
     found = _analyte(stored, terminology)
@@ -84,7 +85,8 @@ def pseudonymous_source(
         value = _quantity(quantity, accepted, terminology) if isinstance(quantity, dict) else None
         if value is not None:
             resource["valueQuantity"] = value
-        interpretation = _interpretation(stored.get("interpretation"))
+        interpretation = _known_codes(stored.get("interpretation"), V3_INTERPRETATION,
+                                      V3_INTERPRETATION_DISPLAY)
         if interpretation:
             resource["interpretation"] = interpretation
         default = value.get("code") if value else None
@@ -113,14 +115,16 @@ def _code(found: tuple[Any, AcceptedCode] | None) -> dict[str, Any]:
     return {"coding": [coding], "text": analyte.name}
 
 
-def _category(given: object) -> list[dict[str, Any]]:
-    """The R4 observation-category codes among the sender's categories, with their displays."""
+def _known_codes(given: object, system: str,
+                 displays: dict[str, str]) -> list[dict[str, Any]]:
+    """The codes of ``system`` among the sender's concepts that ``displays`` knows (R4
+    observation categories, v3 interpretations), each with its display, in the table's order."""
     codes = {c.get("code") for concept in (given if isinstance(given, list) else [])
              if isinstance(concept, dict)
              for c in (concept.get("coding") or []) if isinstance(c, dict)
-             and c.get("system") == OBSERVATION_CATEGORY}
-    return [{"coding": [{"system": OBSERVATION_CATEGORY, "code": code, "display": display}]}
-            for code, display in OBSERVATION_CATEGORY_DISPLAY.items() if code in codes]
+             and c.get("system") == system}
+    return [{"coding": [{"system": system, "code": code, "display": display}]}
+            for code, display in displays.items() if code in codes]
 
 
 def _times(stored: dict[str, Any]) -> dict[str, Any]:
@@ -156,15 +160,6 @@ def _quantity(given: dict[str, Any], accepted: AcceptedCode, terminology: Termin
         return None
     out.update({"unit": unit, "system": UCUM, "code": unit})
     return out
-
-
-def _interpretation(given: object) -> list[dict[str, Any]]:
-    codes = {c.get("code") for concept in (given if isinstance(given, list) else [])
-             if isinstance(concept, dict)
-             for c in (concept.get("coding") or []) if isinstance(c, dict)
-             and c.get("system") == V3_INTERPRETATION}
-    return [{"coding": [{"system": V3_INTERPRETATION, "code": code, "display": display}]}
-            for code, display in V3_INTERPRETATION_DISPLAY.items() if code in codes]
 
 
 def _ranges(given: object, accepted: AcceptedCode, terminology: Terminology,
